@@ -1,0 +1,310 @@
+"""The embedded reference LIMS: a real SQLite store implementing the whole LIMS port.
+
+It is the default LIMS of the demo and the tests, and the store the vendor simulators serve over
+their wire protocols. Reads are filtered by scope in SQL and paged by keyset (``pk > last``), so a
+100,000-result study costs ``ceil(n / page_size)`` queries. Every write also appends to the LIMS's
+own audit trail (``lims_audit``, append-only by trigger).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from limsai.lims.embedded.connection import Database
+from limsai.lims.embedded.records import RecordsMixin
+from limsai.lims.embedded.schema import DDL, ENTITIES, SCHEMA_VERSION, Entity
+from limsai.lims.errors import LimsRejected, NotFound
+from limsai.lims.port import ALL_CAPABILITIES, Capability, Scope, StudyScope
+from limsai.model import (
+    AuditEvent,
+    Calibration,
+    Condition,
+    Deviation,
+    Instrument,
+    LimsAuditEntry,
+    LimsDataset,
+    Principal,
+    ReagentLot,
+    Result,
+    Sample,
+    Specification,
+    Sponsor,
+    Study,
+    Test,
+    Timepoint,
+)
+
+M = TypeVar("M", bound=BaseModel)
+DEFAULT_PAGE_SIZE = 1000
+IN_CHUNK = 500
+
+
+class EmbeddedLims(RecordsMixin):
+    """limsai's reference LIMS on one SQLite file (``DIR/lims.db`` by convention)."""
+
+    vendor = "embedded"
+
+    def __init__(self, path: Path | str, *, page_size: int = DEFAULT_PAGE_SIZE, name: str = "embedded"):
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        self.db = Database(Path(path), DDL)
+        self.page_size = page_size
+        self._name = name
+        if self.get_meta("schema_version") is None:
+            self.set_meta("schema_version", SCHEMA_VERSION)
+
+    # -- identity ---------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        return ALL_CAPABILITIES
+
+    @property
+    def query_count(self) -> int:
+        """SELECT statements run so far (paging tests read it)."""
+        return self.db.queries
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> EmbeddedLims:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- meta ---------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        rows = self.db.query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    # -- paging ---------------------------------------------------------------------------------
+    def _pages(self, sql: str, params: tuple[Any, ...], order_col: str = "pk") -> Iterator[tuple[Any, ...]]:
+        """Keyset paging: ``sql`` selects ``order_col`` first and has a ``{after}`` placeholder."""
+        last = -1
+        while True:
+            rows = self.db.query(
+                sql.format(after=f"{order_col} > ?") + f" ORDER BY {order_col} LIMIT ?",
+                (*params, last, self.page_size),
+            )
+            yield from rows
+            if len(rows) < self.page_size:
+                return
+            last = rows[-1][0]
+
+    def _scoped(self, table: str, scope: Scope) -> Iterator[str]:
+        if scope.study_id is None:
+            sql = f"SELECT pk, data FROM {table} WHERE sponsor_id = ? AND {{after}}"
+            params: tuple[Any, ...] = (scope.sponsor_id,)
+        else:
+            sql = f"SELECT pk, data FROM {table} WHERE sponsor_id = ? AND study_id = ? AND {{after}}"
+            params = (scope.sponsor_id, scope.study_id)
+        return (row[1] for row in self._pages(sql, params))
+
+    def _list(self, entity: Entity, model: type[M], scope: Scope) -> list[M]:
+        return [model.model_validate_json(data) for data in self._scoped(entity.table, scope)]
+
+    def _by_ids(self, entity: Entity, model: type[M], ids: Iterable[str]) -> list[M]:
+        wanted = sorted(set(ids))
+        out: list[M] = []
+        for start in range(0, len(wanted), IN_CHUNK):
+            chunk = wanted[start : start + IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.query(f"SELECT data FROM {entity.table} WHERE id IN ({marks}) ORDER BY pk", chunk)
+            out.extend(model.model_validate_json(r[0]) for r in rows)
+        return out
+
+    def _distinct_in_results(self, column: str, scope: Scope) -> list[str]:
+        where = "sponsor_id = ?" + ("" if scope.study_id is None else " AND study_id = ?")
+        params = (scope.sponsor_id,) if scope.study_id is None else (scope.sponsor_id, scope.study_id)
+        rows = self.db.query(
+            f"SELECT DISTINCT {column} FROM results WHERE {where} AND {column} IS NOT NULL", params
+        )
+        return [r[0] for r in rows]
+
+    # -- port reads ---------------------------------------------------------------------------
+    def list_studies(self, scope: Scope) -> list[Study]:
+        return self._list(ENTITIES["studies"], Study, scope)
+
+    def get_study(self, scope: StudyScope) -> Study:
+        studies = self.list_studies(scope)
+        if not studies:
+            raise NotFound(f"study {scope.study_id} not found for sponsor {scope.sponsor_id}")
+        return studies[0]
+
+    def list_conditions(self, scope: Scope) -> list[Condition]:
+        return self._list(ENTITIES["conditions"], Condition, scope)
+
+    def list_timepoints(self, scope: Scope) -> list[Timepoint]:
+        return self._list(ENTITIES["timepoints"], Timepoint, scope)
+
+    def list_samples(self, scope: Scope) -> list[Sample]:
+        return self._list(ENTITIES["samples"], Sample, scope)
+
+    def list_tests(self, scope: Scope) -> list[Test]:
+        return self._list(ENTITIES["tests"], Test, scope)
+
+    def list_results(self, scope: Scope) -> list[Result]:
+        return self._list(ENTITIES["results"], Result, scope)
+
+    def list_specifications(self, scope: Scope) -> list[Specification]:
+        return self._list(ENTITIES["specifications"], Specification, scope)
+
+    def list_deviations(self, scope: Scope) -> list[Deviation]:
+        return self._list(ENTITIES["deviations"], Deviation, scope)
+
+    def list_instruments(self, scope: Scope) -> list[Instrument]:
+        ids = self._distinct_in_results("instrument_id", scope)
+        return self._by_ids(ENTITIES["instruments"], Instrument, ids)
+
+    def list_calibrations(self, scope: Scope) -> list[Calibration]:
+        ids = sorted(self._distinct_in_results("instrument_id", scope))
+        out: list[Calibration] = []
+        for start in range(0, len(ids), IN_CHUNK):
+            chunk = ids[start : start + IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.query(
+                f"SELECT data FROM calibrations WHERE instrument_id IN ({marks}) ORDER BY pk", chunk
+            )
+            out.extend(Calibration.model_validate_json(r[0]) for r in rows)
+        return out
+
+    def list_reagent_lots(self, scope: Scope) -> list[ReagentLot]:
+        ids = self._distinct_in_results("reagent_lot_id", scope)
+        return self._by_ids(ENTITIES["reagent_lots"], ReagentLot, ids)
+
+    def list_audit_trail(self, scope: Scope, record_id: str | None = None) -> list[LimsAuditEntry]:
+        where = "sponsor_id = ?"
+        params: tuple[Any, ...] = (scope.sponsor_id,)
+        if scope.study_id is not None:
+            where += " AND study_id = ?"
+            params += (scope.study_id,)
+        if record_id is not None:
+            where += " AND record_id = ?"
+            params += (record_id,)
+        sql = f"SELECT entry_id, data FROM lims_audit WHERE {where} AND {{after}}"
+        return [
+            LimsAuditEntry.model_validate({**json.loads(data), "entry_id": entry_id})
+            for entry_id, data in self._pages(sql, params, order_col="entry_id")
+        ]
+
+    def get_user(self, user_id: str) -> Principal:
+        found = self._by_ids(ENTITIES["users"], Principal, [user_id])
+        if not found:
+            raise NotFound(f"user {user_id!r} not found")
+        return found[0]
+
+    def list_users(self) -> list[Principal]:
+        sql = "SELECT pk, data FROM users WHERE {after}"
+        return [Principal.model_validate_json(r[1]) for r in self._pages(sql, ())]
+
+    def list_sponsors(self) -> list[Sponsor]:
+        """Every sponsor (administration and the CLI; steps never list across sponsors)."""
+        sql = "SELECT pk, data FROM sponsors WHERE {after}"
+        return [Sponsor.model_validate_json(r[1]) for r in self._pages(sql, ())]
+
+    def count(self, table: str, scope: Scope | None = None) -> int:
+        """Number of records of one kind, optionally within a scope."""
+        entity = ENTITIES[table]
+        if scope is None or not entity.scoped:
+            return int(self.db.query(f"SELECT count(*) FROM {table}")[0][0])
+        where = "sponsor_id = ?" + ("" if scope.study_id is None else " AND study_id = ?")
+        params = (scope.sponsor_id,) if scope.study_id is None else (scope.sponsor_id, scope.study_id)
+        return int(self.db.query(f"SELECT count(*) FROM {table} WHERE {where}", params)[0][0])
+
+    # -- what the LIMS already holds (import and load checks) ------------------------------------
+    def study_sponsors(self) -> dict[str, str]:
+        return {r[0]: r[1] for r in self.db.query("SELECT id, sponsor_id FROM studies")}
+
+    def sponsor_ids(self) -> set[str]:
+        return {r[0] for r in self.db.query("SELECT id FROM sponsors")}
+
+    def user_ids(self) -> set[str]:
+        return {r[0] for r in self.db.query("SELECT id FROM users")}
+
+    def existing_ids(self, kind: str, ids: Iterable[str]) -> set[str]:
+        """Which of ``ids`` already exist among records of ``kind`` (a table name)."""
+        if kind not in ENTITIES:
+            raise ValueError(f"unknown record kind {kind!r}")
+        wanted = sorted(set(ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), IN_CHUNK):
+            chunk = wanted[start : start + IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self.db.query(f"SELECT id FROM {kind} WHERE id IN ({marks})", chunk))
+        return found
+
+    # -- bulk load ----------------------------------------------------------------------------------
+    def load(self, dataset: LimsDataset, *, actor: str, reason: str = "") -> dict[str, int]:
+        """Store every record of ``dataset`` in one transaction, or nothing.
+
+        Raises :class:`LimsRejected` listing the problems (integrity, ids already present)."""
+        problems = dataset.problems(
+            known_sponsors=self.sponsor_ids(),
+            known_studies=self.study_sponsors(),
+            known_users=self.user_ids(),
+            known_instruments=self._ids("instruments"),
+            known_lots=self._ids("reagent_lots"),
+        )
+        for table, entity in ENTITIES.items():
+            records = getattr(dataset, table)
+            clash = self.existing_ids(table, (getattr(r, entity.key) for r in records))
+            problems += [f"{table[:-1]} {key!r} already exists in the LIMS" for key in sorted(clash)[:10]]
+        if problems:
+            raise LimsRejected("cannot load: " + "; ".join(problems))
+        counts = {table: len(getattr(dataset, table)) for table in ENTITIES}
+        with self.db.write() as conn:
+            for table, entity in ENTITIES.items():
+                records = getattr(dataset, table)
+                if records:
+                    self._insert(conn, entity, records)
+            for event in dataset.audit_trail:
+                self._audit(conn, event)
+            self._audit(
+                conn,
+                AuditEvent(
+                    at=self._now(),
+                    user_id=actor,
+                    action="bulk_load",
+                    record_type="dataset",
+                    record_id="-",
+                    reason=reason,
+                    details={k: v for k, v in counts.items() if v},
+                ),
+            )
+        return counts
+
+    def _ids(self, table: str) -> set[str]:
+        return {r[0] for r in self.db.query(f"SELECT id FROM {table}")}
+
+    @staticmethod
+    def _insert(conn: Any, entity: Entity, records: list[BaseModel]) -> None:
+        columns = ["id", *(["sponsor_id", "study_id"] if entity.scoped else []), *entity.extra, "data"]
+        marks = ",".join("?" * len(columns))
+        sql = f"INSERT INTO {entity.table} ({','.join(columns)}) VALUES ({marks})"
+
+        def row(record: Any) -> tuple[Any, ...]:
+            values: list[Any] = [getattr(record, entity.key)]
+            if entity.scoped:
+                values += [record.sponsor_id, record.study_id]
+            values += [getattr(record, column) for column in entity.extra]
+            values.append(record.model_dump_json())
+            return tuple(values)
+
+        conn.executemany(sql, (row(r) for r in records))

@@ -1,0 +1,60 @@
+"""Who is who: sponsors (the CRO's clients) and the LIMS users who act on their data."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field, field_validator
+
+from limsai.model.common import Identifier, LimsModel, NonEmptyStr
+
+
+class Sponsor(LimsModel):
+    """A client of the CRO. ``canary`` is a unique marker planted in the sponsor's data so that a
+    leak into another sponsor's output can be detected by a plain substring search."""
+
+    sponsor_id: Identifier
+    name: NonEmptyStr
+    canary: str = ""
+
+
+class Role(StrEnum):
+    """LIMS roles known to limsai; a deployment maps its own LIMS role names onto these."""
+
+    STUDY_DIRECTOR = "study_director"
+    ANALYST = "analyst"
+    QA_REVIEWER = "qa_reviewer"
+    PROJECT_MANAGER = "project_manager"
+    LIMS_ADMIN = "lims_admin"
+
+
+ALL_SPONSORS = "*"
+"""Sponsor access entry meaning every sponsor (LIMS administrators only)."""
+
+
+class Principal(LimsModel):
+    """A LIMS user as limsai sees them: roles, the sponsors they may see, and whether they may see
+    blinded fields (randomisation, treatment assignment)."""
+
+    user_id: Identifier
+    display_name: NonEmptyStr
+    roles: tuple[Role, ...] = ()
+    sponsors: tuple[str, ...] = Field(
+        default=(), description="sponsor ids the user may see; '*' for all (admins only)"
+    )
+    unblinded: bool = False
+    active: bool = True
+
+    @field_validator("sponsors")
+    @classmethod
+    def _wildcard_for_admins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if ALL_SPONSORS in value and len(value) > 1:
+            raise ValueError("'*' (all sponsors) cannot be combined with named sponsors")
+        return value
+
+    def may_see(self, sponsor_id: str) -> bool:
+        """True when this user is entitled to the sponsor's data."""
+        return self.active and (ALL_SPONSORS in self.sponsors or sponsor_id in self.sponsors)
+
+    def has_role(self, role: Role) -> bool:
+        return role in self.roles

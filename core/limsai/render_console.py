@@ -1,0 +1,94 @@
+"""Human-readable console output of the CLI (rich tables); ``--json`` output never passes here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from limsai.lims.inventory import StudyRow
+from limsai.runtime.plugins import DiscoveredPlugin
+
+console = Console()
+
+
+def _milestones(milestones: Sequence[Any]) -> str:
+    parts = []
+    for m in milestones:
+        name, status = (m["name"], m["status"]) if isinstance(m, dict) else (m.name, m.status)
+        mark = "✔" if str(status) == "complete" else "·"
+        parts.append(f"{mark} {name}")
+    return "\n".join(parts)
+
+
+def studies_table(rows: Sequence[StudyRow] | Sequence[dict[str, Any]], title: str = "Studies") -> None:
+    table = Table(title=title, show_lines=True)
+    for heading in ("Study", "Sponsor", "Protocol", "Type", "Phase", "Study director", "Milestones"):
+        table.add_column(heading)
+    for heading in ("Samples", "Results"):
+        table.add_column(heading, justify="right")
+    for row in rows:
+        r = row if isinstance(row, dict) else row.model_dump(mode="json")
+        table.add_row(
+            r["study_id"],
+            r["sponsor_id"],
+            r["protocol_number"],
+            r["study_type"],
+            r["phase"],
+            r["study_director_name"] or r["study_director"] or "—",
+            _milestones(r["milestones"]),
+            f"{r['samples']:,}",
+            f"{r['results']:,}",
+        )
+    console.print(table)
+
+
+def plugins_table(found: Sequence[DiscoveredPlugin]) -> None:
+    table = Table(title="Installed limsai plugins")
+    for heading in ("Plugin", "Distribution", "Vendor", "Version", "Provides", "Status"):
+        table.add_column(heading)
+    for p in found:
+        info = p.info
+        table.add_row(
+            p.entry_point,
+            p.distribution or "?",
+            info.vendor if info else "?",
+            info.version if info else "?",
+            ", ".join(info.provides) if info and info.provides else "—",
+            "ok" if p.ok else f"[red]broken: {p.error}[/]",
+        )
+    if not found:
+        console.print("No limsai plugins are installed.")
+    else:
+        console.print(table)
+
+
+def demo_report(state: dict[str, Any]) -> None:
+    reused = "reused" if state["reused"] else "seeded"
+    console.print(
+        f"[bold]limsai demo[/] — embedded reference LIMS {state['lims']} ({reused}, seed {state['seed']})"
+    )
+    sponsors = Table(title="Sponsors")
+    for heading in ("Sponsor", "Name"):
+        sponsors.add_column(heading)
+    for heading in ("Studies", "Samples", "Results"):
+        sponsors.add_column(heading, justify="right")
+    for s in state["sponsors"]:
+        sponsors.add_row(
+            s["sponsor_id"], s["name"], str(s["studies"]), f"{s['samples']:,}", f"{s['results']:,}"
+        )
+    console.print(sponsors)
+    studies_table(state["studies"])
+    anomalies = Table(title="Planted anomalies (what the checks must find — and nothing else)")
+    for heading in ("Kind", "Sponsor", "Study", "Records", "Description"):
+        anomalies.add_column(heading)
+    for a in state["anomalies"]:
+        records = ", ".join(a["records"][:3]) + (" …" if len(a["records"]) > 3 else "")
+        anomalies.add_row(a["kind"], a["sponsor_id"], a["study_id"], records, a["description"])
+    console.print(anomalies)
+    console.print(
+        f"{len(state['plugins'])} vendor plugins installed: "
+        + ", ".join(p["entry_point"] for p in state["plugins"])
+    )

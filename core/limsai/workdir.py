@@ -1,0 +1,41 @@
+"""The work directory: where a deployment (or the demo) keeps its state.
+
+``DIR/lims.db`` is the embedded LIMS; ``DIR/scenario.json`` records the seeded scenario's planted
+anomalies. Later layers add the audit log, the job queue and ``DIR/out/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from limsai.lims.embedded import EmbeddedLims
+
+LIMS_DB = "lims.db"
+SCENARIO_MANIFEST = "scenario.json"
+
+
+class WorkdirError(ValueError):
+    """The work directory does not hold what the command needs."""
+
+
+def lims_path(workdir: Path) -> Path:
+    return workdir / LIMS_DB
+
+
+def open_lims(workdir: Path, *, create: bool = False) -> EmbeddedLims:
+    """Open ``DIR/lims.db``; unless ``create``, a missing LIMS is an error rather than a new file."""
+    path = lims_path(workdir)
+    if not create and not path.is_file():
+        raise WorkdirError(
+            f"no LIMS at {path}: run `limsai scenario seed --workdir {workdir}` "
+            f"or `limsai lims import --workdir {workdir} FILE.csv` first"
+        )
+    if workdir.exists() and not workdir.is_dir():
+        raise WorkdirError(f"{workdir} is not a directory")
+    return EmbeddedLims(path)
+
+
+def remove_lims(workdir: Path) -> None:
+    """Delete the embedded LIMS files (database, WAL and shared-memory files) and the manifest."""
+    for name in (LIMS_DB, LIMS_DB + "-wal", LIMS_DB + "-shm", SCENARIO_MANIFEST):
+        (workdir / name).unlink(missing_ok=True)

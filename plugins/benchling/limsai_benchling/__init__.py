@@ -1,0 +1,3 @@
+"""limsai plugin for Benchling: adapter, simulator and callout glue for Benchling."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,17 @@
+"""Entry point of the limsai-labvantage plugin (group ``limsai.plugins``).
+
+limsai finds this module through its distribution's entry point and reads ``PLUGIN``. The
+adapter and simulator are added here as they are built; until then the plugin declares that it
+provides no LIMS adapter, so a step asking for one fails with a clear message.
+"""
+
+from limsai.runtime.plugins import PluginInfo
+from limsai_labvantage import __version__
+
+PLUGIN = PluginInfo(
+    name="labvantage",
+    vendor="LabVantage",
+    version=__version__,
+    description="LabVantage (REST API, SDC/SDI model, Groovy action blocks)",
+    provides=(),
+)
