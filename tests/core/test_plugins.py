@@ -31,8 +31,9 @@ def test_all_four_plugins_are_discovered() -> None:
 
 
 def test_cli_lists_plugins_as_one_json_document() -> None:
-    out = subprocess.run([sys.executable, "-m", "limsai.cli", "plugins", "--json"], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "limsai.cli", "plugins", "--json"], capture_output=True, text=True, check=True
+    )
     names = [p["entry_point"] for p in json.loads(out.stdout)["plugins"]]
     assert set(VENDORS) <= set(names)
 
@@ -56,30 +57,59 @@ def test_plugin_installs_with_pip_next_to_limsai(vendor: str, tmp_path: Path) ->
     """A non-editable ``pip install ./plugins/<vendor>`` yields a wheel whose entry point limsai finds."""
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--disable-pip-version-check", "--target", str(target), str(ROOT / "plugins" / vendor)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            str(ROOT / "plugins" / vendor),
+        ],
+        check=True,
+        capture_output=True,
     )
     dist_infos = list(target.glob(f"limsai_{vendor}-*.dist-info"))
     assert len(dist_infos) == 1
     entry_points = (dist_infos[0] / "entry_points.txt").read_text()
     assert f"[{ENTRY_POINT_GROUP}]" in entry_points and f"{vendor} = limsai_{vendor}.plugin" in entry_points
-    probe = (
-        "import json, sys; from limsai.runtime.plugins import discover; "
-        f"print(json.dumps([(p.entry_point, p.module, p.ok) for p in discover() if p.entry_point == '{vendor}']))"
-    )
-    env_path = str(target)
-    out = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {env_path!r}); {probe}"],
-                         capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout)[0][2] is True
+    probe = f"""
+import json, sys
+sys.path.insert(0, {str(target)!r})
+from importlib.metadata import distributions
+dist = next(d for d in distributions(path=[{str(target)!r}]) if d.metadata["Name"] == "limsai-{vendor}")
+ep = next(e for e in dist.entry_points if e.group == "{ENTRY_POINT_GROUP}")
+module = ep.load()
+print(json.dumps([ep.name, module.__file__, module.PLUGIN.name]))
+"""
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    name, module_file, plugin_name = json.loads(out.stdout)
+    assert (name, plugin_name) == (vendor, vendor)
+    assert module_file.startswith(str(target)), "the installed copy, not the development tree, was loaded"
 
 
 @pytest.mark.slow
 def test_core_builds_a_wheel_with_prompts_and_console_script(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--disable-pip-version-check", "-w", str(tmp_path), str(ROOT)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
     )
     wheel = next(tmp_path.glob("limsai-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()

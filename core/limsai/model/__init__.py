@@ -14,7 +14,7 @@ from limsai.model.common import (
     parse_decimal,
     utcnow,
 )
-from limsai.model.dataset import LimsDataset
+from limsai.model.dataset import KnownRecords, LimsDataset
 from limsai.model.equipment import Calibration, Instrument, ReagentLot
 from limsai.model.parties import ALL_SPONSORS, Principal, Role, Sponsor
 from limsai.model.records import (
@@ -72,6 +72,7 @@ __all__ = [
     "DraftDocument",
     "Identifier",
     "Instrument",
+    "KnownRecords",
     "LimsAuditEntry",
     "LimsDataset",
     "LimsModel",

@@ -8,7 +8,8 @@ bad bundle is refused with every problem named and nothing stored.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +20,23 @@ from limsai.model.results import Result, Sample, Specification, Test
 from limsai.model.study import Condition, Study, Timepoint
 
 MAX_PROBLEMS = 50
+
+
+@dataclass(frozen=True)
+class KnownRecords:
+    """Records a LIMS already holds that a bundle may refer to (only the referenced ones are needed):
+    ids, with ``studies`` mapping study to sponsor, ``samples`` sample to study, ``tests`` test to
+    sample."""
+
+    sponsors: frozenset[str] = frozenset()
+    studies: Mapping[str, str] = field(default_factory=dict)
+    users: frozenset[str] = frozenset()
+    instruments: frozenset[str] = frozenset()
+    reagent_lots: frozenset[str] = frozenset()
+    conditions: frozenset[str] = frozenset()
+    timepoints: frozenset[str] = frozenset()
+    samples: Mapping[str, str] = field(default_factory=dict)
+    tests: Mapping[str, str] = field(default_factory=dict)
 
 
 class LimsDataset(BaseModel):
@@ -45,22 +63,16 @@ class LimsDataset(BaseModel):
         """Number of records of each kind."""
         return {name: len(getattr(self, name)) for name in type(self).model_fields}
 
-    def problems(
-        self,
-        known_sponsors: Iterable[str] = (),
-        known_studies: dict[str, str] | None = None,
-        known_users: Iterable[str] = (),
-        known_instruments: Iterable[str] = (),
-        known_lots: Iterable[str] = (),
-    ) -> list[str]:
-        """Integrity problems of this bundle, optionally on top of records a LIMS already holds
-        (``known_studies`` maps study id to sponsor id). Empty when the bundle may be loaded."""
+    def problems(self, known: KnownRecords | None = None) -> list[str]:
+        """Integrity problems of this bundle on top of the records a LIMS already holds (``known``).
+        Empty when the bundle may be loaded."""
+        known = known or KnownRecords()
         out: list[str] = []
-        sponsors = {s.sponsor_id for s in self.sponsors} | set(known_sponsors)
-        studies = dict(known_studies or {})
-        users = {u.user_id for u in self.users} | set(known_users)
-        instruments = {i.instrument_id for i in self.instruments} | set(known_instruments)
-        lots = {r.lot_id for r in self.reagent_lots} | set(known_lots)
+        sponsors = {s.sponsor_id for s in self.sponsors} | known.sponsors
+        studies = dict(known.studies)
+        users = {u.user_id for u in self.users} | known.users
+        instruments = {i.instrument_id for i in self.instruments} | known.instruments
+        lots = {r.lot_id for r in self.reagent_lots} | known.reagent_lots
 
         def dupes(kind: str, keys: Iterable[str]) -> None:
             for key, n in Counter(keys).items():
@@ -103,10 +115,10 @@ class LimsDataset(BaseModel):
                     f"{kind} {key} says sponsor {sponsor_id!r} but study {study_id} belongs to {owner!r}"
                 )
 
-        conditions = {c.condition_id for c in self.conditions}
-        timepoints = {t.timepoint_id for t in self.timepoints}
-        samples = {s.sample_id: s for s in self.samples}
-        tests = {t.test_id: t for t in self.tests}
+        conditions = {c.condition_id for c in self.conditions} | known.conditions
+        timepoints = {t.timepoint_id for t in self.timepoints} | known.timepoints
+        sample_study = {**known.samples, **{s.sample_id: s.study_id for s in self.samples}}
+        test_sample = {**known.tests, **{t.test_id: t.sample_id for t in self.tests}}
         for c in self.conditions:
             scoped("condition", c.condition_id, c.study_id, c.sponsor_id)
         for t in self.timepoints:
@@ -121,15 +133,13 @@ class LimsDataset(BaseModel):
                 out.append(f"sample {s.sample_id} names unknown timepoint {s.timepoint_id!r}")
         for order in self.tests:
             scoped("test", order.test_id, order.study_id, order.sponsor_id)
-            sample = samples.get(order.sample_id)
-            if sample is None or sample.study_id != order.study_id:
+            if sample_study.get(order.sample_id) != order.study_id:
                 out.append(
                     f"test {order.test_id} names sample {order.sample_id!r} not in study {order.study_id}"
                 )
         for r in self.results:
             scoped("result", r.result_id, r.study_id, r.sponsor_id)
-            test = tests.get(r.test_id)
-            if test is None or test.sample_id != r.sample_id:
+            if test_sample.get(r.test_id) != r.sample_id:
                 out.append(f"result {r.result_id} names test {r.test_id!r} not on sample {r.sample_id!r}")
             if r.instrument_id is not None and r.instrument_id not in instruments:
                 out.append(f"result {r.result_id} names unknown instrument {r.instrument_id!r}")

@@ -52,7 +52,7 @@ ENTITIES: dict[str, Entity] = {
         Entity("conditions", Condition, "condition_id", scoped=True),
         Entity("timepoints", Timepoint, "timepoint_id", scoped=True),
         Entity("samples", Sample, "sample_id", scoped=True),
-        Entity("tests", Test, "test_id", scoped=True),
+        Entity("tests", Test, "test_id", scoped=True, extra=("sample_id",)),
         Entity("results", Result, "result_id", scoped=True, extra=("instrument_id", "reagent_lot_id")),
         Entity("specifications", Specification, "spec_id", scoped=True),
         Entity("instruments", Instrument, "instrument_id", scoped=False),

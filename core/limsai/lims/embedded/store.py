@@ -26,6 +26,7 @@ from limsai.model import (
     Condition,
     Deviation,
     Instrument,
+    KnownRecords,
     LimsAuditEntry,
     LimsDataset,
     Principal,
@@ -255,13 +256,7 @@ class EmbeddedLims(RecordsMixin):
         """Store every record of ``dataset`` in one transaction, or nothing.
 
         Raises :class:`LimsRejected` listing the problems (integrity, ids already present)."""
-        problems = dataset.problems(
-            known_sponsors=self.sponsor_ids(),
-            known_studies=self.study_sponsors(),
-            known_users=self.user_ids(),
-            known_instruments=self._ids("instruments"),
-            known_lots=self._ids("reagent_lots"),
-        )
+        problems = dataset.problems(self._known(dataset))
         for table, entity in ENTITIES.items():
             records = getattr(dataset, table)
             clash = self.existing_ids(table, (getattr(r, entity.key) for r in records))
@@ -290,8 +285,37 @@ class EmbeddedLims(RecordsMixin):
             )
         return counts
 
-    def _ids(self, table: str) -> set[str]:
-        return {r[0] for r in self.db.query(f"SELECT id FROM {table}")}
+    def _known(self, ds: LimsDataset) -> KnownRecords:
+        """The stored records ``ds`` refers to but does not carry itself."""
+        return KnownRecords(
+            sponsors=frozenset(self.sponsor_ids()),
+            studies=self.study_sponsors(),
+            users=frozenset(self.user_ids()),
+            instruments=frozenset(self.existing_ids("instruments", self._refs(ds, "instrument_id"))),
+            reagent_lots=frozenset(self.existing_ids("reagent_lots", self._refs(ds, "reagent_lot_id"))),
+            conditions=frozenset(self.existing_ids("conditions", self._refs(ds, "condition_id"))),
+            timepoints=frozenset(self.existing_ids("timepoints", self._refs(ds, "timepoint_id"))),
+            samples=self._column_of("samples", "study_id", self._refs(ds, "sample_id")),
+            tests=self._column_of("tests", "sample_id", self._refs(ds, "test_id")),
+        )
+
+    @staticmethod
+    def _refs(ds: LimsDataset, attribute: str) -> set[str]:
+        """Every value of ``attribute`` in the bundle's scoped records (the ids they refer to)."""
+        refs: set[str] = set()
+        for table in ("timepoints", "samples", "tests", "results", "calibrations"):
+            refs.update(v for r in getattr(ds, table) if (v := getattr(r, attribute, None)) is not None)
+        return refs
+
+    def _column_of(self, table: str, column: str, ids: Iterable[str]) -> dict[str, str]:
+        wanted = sorted(set(ids))
+        out: dict[str, str] = {}
+        for start in range(0, len(wanted), IN_CHUNK):
+            chunk = wanted[start : start + IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.query(f"SELECT id, {column} FROM {table} WHERE id IN ({marks})", chunk)
+            out.update((r[0], r[1]) for r in rows)
+        return out
 
     @staticmethod
     def _insert(conn: Any, entity: Entity, records: list[BaseModel]) -> None:
