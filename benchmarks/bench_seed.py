@@ -26,14 +26,27 @@ def main() -> None:
         workdir = Path(tmp)
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "limsai.cli", "scenario", "seed", "--workdir", str(workdir),
-             "--results", str(RESULTS), "--json"],
-            check=True, capture_output=True,
+            [
+                sys.executable,
+                "-m",
+                "limsai.cli",
+                "scenario",
+                "seed",
+                "--workdir",
+                str(workdir),
+                "--results",
+                str(RESULTS),
+                "--json",
+            ],
+            check=True,
+            capture_output=True,
         )
         seed_seconds = time.perf_counter() - started
         lims = EmbeddedLims(workdir / "lims.db")
         counts = {
-            (s.sponsor_id, s.study_id): lims.count("results", Scope(sponsor_id=s.sponsor_id, study_id=s.study_id))
+            (s.sponsor_id, s.study_id): lims.count(
+                "results", Scope(sponsor_id=s.sponsor_id, study_id=s.study_id)
+            )
             for sp in lims.list_sponsors()
             for s in lims.list_studies(Scope(sponsor_id=sp.sponsor_id))
         }
@@ -43,18 +56,22 @@ def main() -> None:
         results = lims.list_results(Scope(sponsor_id=sponsor, study_id=study))
         read_seconds = time.perf_counter() - started
         queries = lims.query_count - before
-        print(json.dumps({
-            "benchmark": "seed_100k",
-            "results_total": sum(counts.values()),
-            "seed_seconds": round(seed_seconds, 2),
-            "target_seconds": 60,
-            "largest_study": study,
-            "largest_study_results": len(results),
-            "read_seconds": round(read_seconds, 2),
-            "read_queries": queries,
-            "pages_expected": math.ceil(biggest / lims.page_size),
-            "db_mb": round((workdir / "lims.db").stat().st_size / 1e6, 1),
-        }))
+        print(
+            json.dumps(
+                {
+                    "benchmark": "seed_100k",
+                    "results_total": sum(counts.values()),
+                    "seed_seconds": round(seed_seconds, 2),
+                    "target_seconds": 60,
+                    "largest_study": study,
+                    "largest_study_results": len(results),
+                    "read_seconds": round(read_seconds, 2),
+                    "read_queries": queries,
+                    "pages_expected": math.ceil(biggest / lims.page_size),
+                    "db_mb": round((workdir / "lims.db").stat().st_size / 1e6, 1),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

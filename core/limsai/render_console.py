@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,21 +12,27 @@ from rich.table import Table
 from limsai.lims.inventory import StudyRow
 from limsai.runtime.plugins import DiscoveredPlugin
 
-console = Console()
+MIN_PIPE_WIDTH = 150
+# A terminal keeps its own width; piped output (CI logs, `make demo | less`) gets room for the tables.
+console = Console() if sys.stdout.isatty() else Console(width=MIN_PIPE_WIDTH)
 
 
 def _milestones(milestones: Sequence[Any]) -> str:
-    parts = []
-    for m in milestones:
-        name, status = (m["name"], m["status"]) if isinstance(m, dict) else (m.name, m.status)
-        mark = "✔" if str(status) == "complete" else "·"
-        parts.append(f"{mark} {name}")
-    return "\n".join(parts)
+    """The latest completed milestone and how many of the plan are complete."""
+    pairs = [
+        (m["name"], str(m["status"])) if isinstance(m, dict) else (m.name, str(m.status)) for m in milestones
+    ]
+    done = [name for name, status in pairs if status == "complete"]
+    if not pairs:
+        return "—"
+    latest = done[-1] if done else "none complete"
+    return f"{latest} ({len(done)}/{len(pairs)})"
 
 
 def studies_table(rows: Sequence[StudyRow] | Sequence[dict[str, Any]], title: str = "Studies") -> None:
-    table = Table(title=title, show_lines=True)
-    for heading in ("Study", "Sponsor", "Protocol", "Type", "Phase", "Study director", "Milestones"):
+    table = Table(title=title)
+    table.add_column("Study", no_wrap=True)
+    for heading in ("Sponsor", "Protocol", "Type", "Phase", "Study director", "Milestone reached"):
         table.add_column(heading)
     for heading in ("Samples", "Results"):
         table.add_column(heading, justify="right")
@@ -85,7 +92,8 @@ def demo_report(state: dict[str, Any]) -> None:
     for heading in ("Kind", "Sponsor", "Study", "Records", "Description"):
         anomalies.add_column(heading)
     for a in state["anomalies"]:
-        records = ", ".join(a["records"][:3]) + (" …" if len(a["records"]) > 3 else "")
+        more = len(a["records"]) - 1
+        records = a["records"][0] + (f" (+{more} more)" if more else "")
         anomalies.add_row(a["kind"], a["sponsor_id"], a["study_id"], records, a["description"])
     console.print(anomalies)
     console.print(

@@ -3,13 +3,17 @@
 ``tiny_dataset`` builds, per sponsor, one stability study with one condition, two timepoints, a
 sample per timepoint, an assay test and result per sample, a specification, an instrument with a
 calibration and a reagent lot: enough to exercise every port method with values a reader can
-verify by eye. ``bulk_results`` adds N results to one study for paging tests.
+verify by eye. ``bulk_results`` adds N results to one study for paging tests; ``write_long_csv``
+writes a valid long CSV of any size for import tests and benchmarks.
 """
 
 from __future__ import annotations
 
+import csv
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from limsai.lims.csv_import import REQUIRED_COLUMNS
 from limsai.model import (
     Calibration,
     Condition,
@@ -205,3 +209,31 @@ def bulk_results(ds: LimsDataset, study: Study, n: int) -> LimsDataset:
             )
         )
     return ds
+
+
+def write_long_csv(path: Path, rows: int) -> None:
+    """Write a valid long CSV of ``rows`` results (10 stability studies of 10,000 rows) for size tests."""
+    components = [("Assay", "Assay", "95.0", "105.0"), ("Related substances", "Total", "", "1.0")]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow((*REQUIRED_COLUMNS, "study_director", "milestone"))
+        for n in range(rows):
+            study, sample = n // 10_000, n // 2
+            test, component, low, high = components[n % 2]
+            condition = ("25°C/60%RH", "40°C/75%RH")[sample % 2]
+            cells: tuple[str, ...] = (
+                f"SP{study % 2}",
+                f"STUDY-{study}",
+                "stability",
+                f"P-{study}",
+                f"B{sample % 3}",
+            )
+            cells += (
+                condition,
+                str(sample % 5 * 3),
+                f"S-{sample}",
+                test,
+                component,
+                f"{99 + n % 97 / 100:.2f}",
+            )
+            out.writerow((*cells, "%", low, high, "Approved", f"dir{study % 3}", "T3 pull complete"))
