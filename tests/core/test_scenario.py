@@ -17,6 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scipy.stats import t as student_t
 
 from limsai.lims.scenario import (
     DEFAULT_SEED,
@@ -153,30 +154,6 @@ def control_conflicts(ds: LimsDataset) -> set[frozenset[str]]:
     return out
 
 
-T975 = (
-    12.706,
-    4.303,
-    3.182,
-    2.776,
-    2.571,
-    2.447,
-    2.365,
-    2.306,
-    2.262,
-    2.228,
-    2.201,
-    2.179,
-    2.160,
-    2.145,
-    2.131,
-    2.120,
-    2.110,
-    2.101,
-    2.093,
-    2.086,
-)
-
-
 def _line(points: list[tuple[float, float]]) -> tuple[float, float, float, float, int]:
     n = len(points)
     mx = sum(x for x, _ in points) / n
@@ -235,7 +212,7 @@ def oot_flags(ds: LimsDataset, exclude: set[str]) -> dict[str, float]:
         if df == 0:
             continue
         s = math.sqrt(sse / df)
-        t = T975[df - 1] if df <= len(T975) else 2.0
+        t = float(student_t.ppf(0.975, df))
         for b, pts in batches.items():
             for x, y, rid in pts:
                 others = [(px, py) for px, py, prid in kept[b] if prid != rid]

@@ -14,46 +14,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
-T_975 = (
-    12.706,
-    4.303,
-    3.182,
-    2.776,
-    2.571,
-    2.447,
-    2.365,
-    2.306,
-    2.262,
-    2.228,
-    2.201,
-    2.179,
-    2.160,
-    2.145,
-    2.131,
-    2.120,
-    2.110,
-    2.101,
-    2.093,
-    2.086,
-    2.080,
-    2.074,
-    2.069,
-    2.064,
-    2.060,
-    2.056,
-    2.052,
-    2.048,
-    2.045,
-    2.042,
-)
-"""Two-sided 95 % Student t quantiles for 1..30 degrees of freedom."""
+from scipy.stats import t as student_t
 
 Points = list[tuple[float, float]]
 
 
+@lru_cache(maxsize=256)
 def t975(df: int) -> float:
-    return T_975[df - 1] if df <= len(T_975) else 1.96 + 2.4 / df
+    """Two-sided 95 % Student t quantile for ``df`` degrees of freedom."""
+    return float(student_t.ppf(0.975, df))
 
 
 @dataclass(frozen=True)
