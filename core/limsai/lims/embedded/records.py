@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from limsai.lims.embedded.base import StoreBase
 from limsai.lims.errors import LimsRejected, NotFound
 from limsai.lims.port import Scope, StudyScope
 from limsai.model import (
@@ -30,23 +31,17 @@ from limsai.model import (
 )
 
 if TYPE_CHECKING:
-    from limsai.lims.embedded.connection import Database
     from limsai.model import Study
 
 
-class RecordsMixin:
+class RecordsMixin(StoreBase):
     """Document, task and signature operations of :class:`EmbeddedLims`."""
-
-    db: Database
 
     # provided by EmbeddedLims
     def get_study(self, scope: StudyScope) -> Study:  # pragma: no cover - interface
         raise NotImplementedError
 
     def get_user(self, user_id: str) -> Principal:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def _pages(self, sql: str, params: tuple[Any, ...], order_col: str = "pk") -> Any:  # pragma: no cover
         raise NotImplementedError
 
     @staticmethod
@@ -62,10 +57,7 @@ class RecordsMixin:
 
     # -- documents -------------------------------------------------------------------------------
     def list_documents(self, scope: Scope) -> list[Document]:
-        where = "sponsor_id = ?" + ("" if scope.study_id is None else " AND study_id = ?")
-        params = (scope.sponsor_id,) if scope.study_id is None else (scope.sponsor_id, scope.study_id)
-        sql = f"SELECT pk, data FROM documents WHERE {where} AND {{after}}"
-        return [Document.model_validate_json(row[1]) for row in self._pages(sql, params)]
+        return [Document.model_validate_json(data) for _, data in self._rows("documents", scope)]
 
     def _document_row(self, scope: StudyScope, document_id: str, version: int) -> tuple[Document, bytes]:
         rows = self.db.query(
@@ -195,10 +187,7 @@ class RecordsMixin:
 
     # -- tasks ---------------------------------------------------------------------------------------
     def list_tasks(self, scope: Scope) -> list[ReviewTask]:
-        where = "sponsor_id = ?" + ("" if scope.study_id is None else " AND study_id = ?")
-        params = (scope.sponsor_id,) if scope.study_id is None else (scope.sponsor_id, scope.study_id)
-        sql = f"SELECT pk, data FROM tasks WHERE {where} AND {{after}}"
-        return [ReviewTask.model_validate_json(row[1]) for row in self._pages(sql, params)]
+        return [ReviewTask.model_validate_json(data) for _, data in self._rows("tasks", scope)]
 
     def create_task(self, scope: StudyScope, task: TaskRequest, *, idempotency_key: str) -> ReviewTask:
         self.get_study(scope)
@@ -275,16 +264,8 @@ class RecordsMixin:
 
     # -- signatures ----------------------------------------------------------------------------------
     def list_signatures(self, scope: Scope, document_id: str | None = None) -> list[Signature]:
-        where = "sponsor_id = ?"
-        params: tuple[Any, ...] = (scope.sponsor_id,)
-        if scope.study_id is not None:
-            where += " AND study_id = ?"
-            params += (scope.study_id,)
-        if document_id is not None:
-            where += " AND document_id = ?"
-            params += (document_id,)
-        sql = f"SELECT pk, data FROM signatures WHERE {where} AND {{after}}"
-        return [Signature.model_validate_json(row[1]) for row in self._pages(sql, params)]
+        rows = self._rows("signatures", scope, document_id=document_id)
+        return [Signature.model_validate_json(data) for _, data in rows]
 
     def record_signature(self, scope: StudyScope, request: SignatureRequest) -> Signature:
         signer = self._entitled_user(request.signer, scope)

@@ -9,12 +9,13 @@ own audit trail (``lims_audit``, append-only by trigger).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from limsai.lims.embedded.base import scope_clause
 from limsai.lims.embedded.connection import Database
 from limsai.lims.embedded.records import RecordsMixin
 from limsai.lims.embedded.schema import DDL, ENTITIES, SCHEMA_VERSION, Entity
@@ -42,7 +43,6 @@ from limsai.model import (
 
 M = TypeVar("M", bound=BaseModel)
 DEFAULT_PAGE_SIZE = 1000
-IN_CHUNK = 500
 
 
 class EmbeddedLims(RecordsMixin):
@@ -51,10 +51,7 @@ class EmbeddedLims(RecordsMixin):
     vendor = "embedded"
 
     def __init__(self, path: Path | str, *, page_size: int = DEFAULT_PAGE_SIZE, name: str = "embedded"):
-        if page_size < 1:
-            raise ValueError("page_size must be at least 1")
-        self.db = Database(Path(path), DDL)
-        self.page_size = page_size
+        super().__init__(Database(Path(path), DDL), page_size)
         self._name = name
         if self.get_meta("schema_version") is None:
             self.set_meta("schema_version", SCHEMA_VERSION)
@@ -95,49 +92,18 @@ class EmbeddedLims(RecordsMixin):
                 (key, value),
             )
 
-    # -- paging ---------------------------------------------------------------------------------
-    def _pages(self, sql: str, params: tuple[Any, ...], order_col: str = "pk") -> Iterator[tuple[Any, ...]]:
-        """Keyset paging: ``sql`` selects ``order_col`` first and has a ``{after}`` placeholder."""
-        last = -1
-        while True:
-            rows = self.db.query(
-                sql.format(after=f"{order_col} > ?") + f" ORDER BY {order_col} LIMIT ?",
-                (*params, last, self.page_size),
-            )
-            yield from rows
-            if len(rows) < self.page_size:
-                return
-            last = rows[-1][0]
-
-    def _scoped(self, table: str, scope: Scope) -> Iterator[str]:
-        if scope.study_id is None:
-            sql = f"SELECT pk, data FROM {table} WHERE sponsor_id = ? AND {{after}}"
-            params: tuple[Any, ...] = (scope.sponsor_id,)
-        else:
-            sql = f"SELECT pk, data FROM {table} WHERE sponsor_id = ? AND study_id = ? AND {{after}}"
-            params = (scope.sponsor_id, scope.study_id)
-        return (row[1] for row in self._pages(sql, params))
-
+    # -- helpers --------------------------------------------------------------------------------
     def _list(self, entity: Entity, model: type[M], scope: Scope) -> list[M]:
-        return [model.model_validate_json(data) for data in self._scoped(entity.table, scope)]
+        return [model.model_validate_json(data) for _, data in self._rows(entity.table, scope)]
 
     def _by_ids(self, entity: Entity, model: type[M], ids: Iterable[str]) -> list[M]:
-        wanted = sorted(set(ids))
-        out: list[M] = []
-        for start in range(0, len(wanted), IN_CHUNK):
-            chunk = wanted[start : start + IN_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            rows = self.db.query(f"SELECT data FROM {entity.table} WHERE id IN ({marks}) ORDER BY pk", chunk)
-            out.extend(model.model_validate_json(r[0]) for r in rows)
-        return out
+        rows = self._in_chunks(f"SELECT data FROM {entity.table} WHERE id IN ({{marks}}) ORDER BY pk", ids)
+        return [model.model_validate_json(r[0]) for r in rows]
 
     def _distinct_in_results(self, column: str, scope: Scope) -> list[str]:
-        where = "sponsor_id = ?" + ("" if scope.study_id is None else " AND study_id = ?")
-        params = (scope.sponsor_id,) if scope.study_id is None else (scope.sponsor_id, scope.study_id)
-        rows = self.db.query(
-            f"SELECT DISTINCT {column} FROM results WHERE {where} AND {column} IS NOT NULL", params
-        )
-        return [r[0] for r in rows]
+        clause, params = scope_clause(scope)
+        sql = f"SELECT DISTINCT {column} FROM results WHERE {clause} AND {column} IS NOT NULL"
+        return [r[0] for r in self.db.query(sql, params)]
 
     # -- port reads ---------------------------------------------------------------------------
     def list_studies(self, scope: Scope) -> list[Study]:
@@ -175,34 +141,21 @@ class EmbeddedLims(RecordsMixin):
         return self._by_ids(ENTITIES["instruments"], Instrument, ids)
 
     def list_calibrations(self, scope: Scope) -> list[Calibration]:
-        ids = sorted(self._distinct_in_results("instrument_id", scope))
-        out: list[Calibration] = []
-        for start in range(0, len(ids), IN_CHUNK):
-            chunk = ids[start : start + IN_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            rows = self.db.query(
-                f"SELECT data FROM calibrations WHERE instrument_id IN ({marks}) ORDER BY pk", chunk
-            )
-            out.extend(Calibration.model_validate_json(r[0]) for r in rows)
-        return out
+        ids = self._distinct_in_results("instrument_id", scope)
+        rows = self._in_chunks(
+            "SELECT data FROM calibrations WHERE instrument_id IN ({marks}) ORDER BY pk", ids
+        )
+        return [Calibration.model_validate_json(r[0]) for r in rows]
 
     def list_reagent_lots(self, scope: Scope) -> list[ReagentLot]:
         ids = self._distinct_in_results("reagent_lot_id", scope)
         return self._by_ids(ENTITIES["reagent_lots"], ReagentLot, ids)
 
     def list_audit_trail(self, scope: Scope, record_id: str | None = None) -> list[LimsAuditEntry]:
-        where = "sponsor_id = ?"
-        params: tuple[Any, ...] = (scope.sponsor_id,)
-        if scope.study_id is not None:
-            where += " AND study_id = ?"
-            params += (scope.study_id,)
-        if record_id is not None:
-            where += " AND record_id = ?"
-            params += (record_id,)
-        sql = f"SELECT entry_id, data FROM lims_audit WHERE {where} AND {{after}}"
+        rows = self._rows("lims_audit", scope, order_col="entry_id", record_id=record_id)
         return [
             LimsAuditEntry.model_validate({**json.loads(data), "entry_id": entry_id})
-            for entry_id, data in self._pages(sql, params, order_col="entry_id")
+            for entry_id, data in rows
         ]
 
     def get_user(self, user_id: str) -> Principal:
@@ -212,22 +165,16 @@ class EmbeddedLims(RecordsMixin):
         return found[0]
 
     def list_users(self) -> list[Principal]:
-        sql = "SELECT pk, data FROM users WHERE {after}"
-        return [Principal.model_validate_json(r[1]) for r in self._pages(sql, ())]
+        return [Principal.model_validate_json(data) for _, data in self._rows("users", None)]
 
     def list_sponsors(self) -> list[Sponsor]:
         """Every sponsor (administration and the CLI; steps never list across sponsors)."""
-        sql = "SELECT pk, data FROM sponsors WHERE {after}"
-        return [Sponsor.model_validate_json(r[1]) for r in self._pages(sql, ())]
+        return [Sponsor.model_validate_json(data) for _, data in self._rows("sponsors", None)]
 
     def count(self, table: str, scope: Scope | None = None) -> int:
         """Number of records of one kind, optionally within a scope."""
-        entity = ENTITIES[table]
-        if scope is None or not entity.scoped:
-            return int(self.db.query(f"SELECT count(*) FROM {table}")[0][0])
-        where = "sponsor_id = ?" + ("" if scope.study_id is None else " AND study_id = ?")
-        params = (scope.sponsor_id,) if scope.study_id is None else (scope.sponsor_id, scope.study_id)
-        return int(self.db.query(f"SELECT count(*) FROM {table} WHERE {where}", params)[0][0])
+        clause, params = scope_clause(scope if ENTITIES[table].scoped else None)
+        return int(self.db.query(f"SELECT count(*) FROM {table} WHERE {clause}", params)[0][0])
 
     # -- what the LIMS already holds (import and load checks) ------------------------------------
     def study_sponsors(self) -> dict[str, str]:
@@ -243,13 +190,7 @@ class EmbeddedLims(RecordsMixin):
         """Which of ``ids`` already exist among records of ``kind`` (a table name)."""
         if kind not in ENTITIES:
             raise ValueError(f"unknown record kind {kind!r}")
-        wanted = sorted(set(ids))
-        found: set[str] = set()
-        for start in range(0, len(wanted), IN_CHUNK):
-            chunk = wanted[start : start + IN_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            found.update(r[0] for r in self.db.query(f"SELECT id FROM {kind} WHERE id IN ({marks})", chunk))
-        return found
+        return {r[0] for r in self._in_chunks(f"SELECT id FROM {kind} WHERE id IN ({{marks}})", ids)}
 
     # -- bulk load ----------------------------------------------------------------------------------
     def load(self, dataset: LimsDataset, *, actor: str, reason: str = "") -> dict[str, int]:
@@ -308,14 +249,8 @@ class EmbeddedLims(RecordsMixin):
         return refs
 
     def _column_of(self, table: str, column: str, ids: Iterable[str]) -> dict[str, str]:
-        wanted = sorted(set(ids))
-        out: dict[str, str] = {}
-        for start in range(0, len(wanted), IN_CHUNK):
-            chunk = wanted[start : start + IN_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            rows = self.db.query(f"SELECT id, {column} FROM {table} WHERE id IN ({marks})", chunk)
-            out.update((r[0], r[1]) for r in rows)
-        return out
+        rows = self._in_chunks(f"SELECT id, {column} FROM {table} WHERE id IN ({{marks}})", ids)
+        return {r[0]: r[1] for r in rows}
 
     @staticmethod
     def _insert(conn: Any, entity: Entity, records: list[BaseModel]) -> None:
