@@ -90,14 +90,21 @@ def lims_import(
     as_json: JsonOpt = False,
 ) -> None:
     """Import results exported from any LIMS (long CSV) into the embedded LIMS; all or nothing."""
-    from limsai.lims.csv_import import import_csv
-    from limsai.workdir import open_lims
+    from limsai.lims.csv_import import ImportSummary, import_csv
+    from limsai.workdir import lims_for_import
 
-    summary = guarded(as_json, lambda: import_csv(open_lims(workdir, create=True), file))
+    def run() -> ImportSummary:
+        if not file.is_file():
+            raise FileNotFoundError(f"{file}: no such file")
+        with lims_for_import(workdir) as lims:
+            return import_csv(lims, file)
+
+    summary = guarded(as_json, run)
     if as_json:
         emit_json(summary.model_dump(mode="json"))
     else:
-        stderr.print(f"Imported {file}: {summary.model_dump(mode='json')}")
+        created = ", ".join(f"{n} {kind}" for kind, n in summary.created.items() if n)
+        stderr.print(f"Imported {file} into {workdir / 'lims.db'}: {created}.")
 
 
 @app.command("plugins")

@@ -6,6 +6,8 @@ anomalies. Later layers add the audit log, the job queue and ``DIR/out/``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from limsai.lims.embedded import EmbeddedLims
@@ -33,6 +35,28 @@ def open_lims(workdir: Path, *, create: bool = False) -> EmbeddedLims:
     if workdir.exists() and not workdir.is_dir():
         raise WorkdirError(f"{workdir} is not a directory")
     return EmbeddedLims(path)
+
+
+@contextmanager
+def lims_for_import(workdir: Path) -> Iterator[EmbeddedLims]:
+    """Open (creating if needed) ``DIR/lims.db`` for an import; if the import fails, a LIMS file and
+    work directory that the import itself created are removed again, so a failed import leaves
+    nothing behind."""
+    if not workdir.exists() and not workdir.parent.is_dir():
+        raise WorkdirError(f"cannot create {workdir}: {workdir.parent} does not exist")
+    created_dir = not workdir.exists()
+    created_db = not lims_path(workdir).exists()
+    lims = open_lims(workdir, create=True)
+    try:
+        yield lims
+    except BaseException:
+        lims.close()
+        if created_db:
+            remove_lims(workdir)
+        if created_dir and not any(workdir.iterdir()):
+            workdir.rmdir()
+        raise
+    lims.close()
 
 
 def remove_lims(workdir: Path) -> None:

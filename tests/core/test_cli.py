@@ -128,3 +128,40 @@ def test_demo_seeds_once_then_reuses(tmp_path: Path) -> None:
     assert (tmp_path / "demo" / "lims.db").stat().st_mtime_ns == mtime
     other = limsai("demo", "--workdir", str(tmp_path / "demo"), "--lims", "labware", "--json")
     assert other.returncode == EXIT_BAD_INPUT and "no simulator" in as_json(other)["error"]["message"]
+
+
+IMPORTS = Path(__file__).resolve().parents[1] / "data" / "import"
+
+
+def test_lims_import_then_studies(tmp_path: Path) -> None:
+    workdir = tmp_path / "imported"
+    proc = limsai("lims", "import", str(IMPORTS / "happy.csv"), "--workdir", str(workdir), "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = as_json(proc)
+    assert summary["rows"] == 16 and summary["created"]["results"] == 16
+    studies = as_json(limsai("studies", "--workdir", str(workdir), "--json"))["studies"]
+    assert sum(s["results"] for s in studies) == 16
+    acme = next(s for s in studies if s["study_id"] == "ACME-STAB-001")
+    assert acme["study_director"] == "jdoe" and acme["milestones"][0]["name"] == "T3 pull complete"
+
+
+def test_lims_import_errors_change_nothing(tmp_path: Path) -> None:
+    workdir = tmp_path / "imported"
+    assert limsai("lims", "import", str(IMPORTS / "happy.csv"), "--workdir", str(workdir)).returncode == 0
+    before = as_json(limsai("studies", "--workdir", str(workdir), "--json"))
+    again = limsai("lims", "import", str(IMPORTS / "happy.csv"), "--workdir", str(workdir), "--json")
+    assert again.returncode == EXIT_BAD_INPUT
+    error = as_json(again)["error"]
+    assert (
+        error["type"] == "bad_input"
+        and "nothing imported" in error["message"]
+        and "line 2" in error["message"]
+    )
+    bad = limsai("lims", "import", str(IMPORTS / "bad_numbers.csv"), "--workdir", str(workdir), "--json")
+    assert bad.returncode == EXIT_BAD_INPUT and "is not a decimal number" in as_json(bad)["error"]["message"]
+    missing = limsai("lims", "import", str(tmp_path / "nope.csv"), "--workdir", str(workdir), "--json")
+    assert missing.returncode == EXIT_BAD_INPUT
+    assert as_json(limsai("studies", "--workdir", str(workdir), "--json")) == before
+    fresh = tmp_path / "fresh"
+    failed = limsai("lims", "import", str(IMPORTS / "bad_numbers.csv"), "--workdir", str(fresh))
+    assert failed.returncode == EXIT_BAD_INPUT and not fresh.exists()
