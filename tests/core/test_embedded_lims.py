@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from limsai.lims.embedded import EmbeddedLims
-from limsai.lims.errors import CapabilityMissing, LimsRejected, NotFound
+from limsai.lims.errors import CapabilityMissing, LimsRejected, LimsUnavailable, NotFound
 from limsai.lims.port import Capability, LimsAdapter, Scope, StudyScope, require
 from limsai.model import (
     AiAttribution,
@@ -226,3 +226,34 @@ def test_no_read_crosses_scope(lims: EmbeddedLims, sponsor: str, study: str | No
             assert scope.admits(record.sponsor_id, record.study_id), (method, record)
     for sample in lims.list_samples(scope):
         assert f"CANARY-{sponsor.split('-')[1].lower()}" in sample.comment
+
+
+def test_a_locked_database_is_transient_and_writes_nothing(lims: EmbeddedLims, tmp_path: Path) -> None:
+    impatient = EmbeddedLims(tmp_path / "lims.db", busy_timeout=0.05)
+    blocker = sqlite3.connect(tmp_path / "lims.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(LimsUnavailable) as caught:
+            impatient.attach_draft(A1, draft(), idempotency_key="k1")
+        assert caught.value.transient
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert impatient.list_documents(A1) == []
+    assert impatient.attach_draft(A1, draft(), idempotency_key="k1").version == 1
+
+
+def test_same_seed_gives_the_same_lims_records(tmp_path: Path) -> None:
+    from limsai.lims.scenario import generate
+
+    def records(path: Path) -> dict[str, list[tuple[str, str]]]:
+        store = EmbeddedLims(path)
+        store.load(generate(seed=11).dataset, actor="system:test")
+        conn = sqlite3.connect(path)
+        tables = ("sponsors", "users", "studies", "samples", "tests", "results", "specifications")
+        out = {t: conn.execute(f"SELECT id, data FROM {t} ORDER BY pk").fetchall() for t in tables}
+        conn.close()
+        return out
+
+    first, second = records(tmp_path / "a.db"), records(tmp_path / "b.db")
+    assert first == second and len(first["results"]) > 1000

@@ -22,8 +22,9 @@ BUSY_TIMEOUT_S = 30.0
 class Database:
     """A SQLite file shared by threads (one connection each) and processes (WAL, busy timeout)."""
 
-    def __init__(self, path: Path, ddl: str) -> None:
+    def __init__(self, path: Path, ddl: str, busy_timeout: float = BUSY_TIMEOUT_S) -> None:
         self.path = path
+        self.busy_timeout = busy_timeout
         self._local = threading.local()
         self._lock = threading.Lock()
         self.queries = 0
@@ -38,7 +39,7 @@ class Database:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+                conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA foreign_keys=ON")

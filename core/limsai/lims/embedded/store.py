@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from limsai.lims.embedded.base import scope_clause
-from limsai.lims.embedded.connection import Database
+from limsai.lims.embedded.connection import BUSY_TIMEOUT_S, Database
 from limsai.lims.embedded.records import RecordsMixin
 from limsai.lims.embedded.schema import DDL, ENTITIES, SCHEMA_VERSION, Entity
 from limsai.lims.errors import LimsRejected, NotFound
@@ -50,8 +50,15 @@ class EmbeddedLims(RecordsMixin):
 
     vendor = "embedded"
 
-    def __init__(self, path: Path | str, *, page_size: int = DEFAULT_PAGE_SIZE, name: str = "embedded"):
-        super().__init__(Database(Path(path), DDL), page_size)
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        name: str = "embedded",
+        busy_timeout: float = BUSY_TIMEOUT_S,
+    ):
+        super().__init__(Database(Path(path), DDL, busy_timeout), page_size)
         self._name = name
         if self.get_meta("schema_version") is None:
             self.set_meta("schema_version", SCHEMA_VERSION)
