@@ -31,7 +31,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check core tests benchmarks plugins
-	$(BIN)/mypy core/limsai
+	$(BIN)/mypy core/limsai $(foreach p,$(PLUGINS),plugins/$(p)/limsai_$(p))
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
