@@ -6,13 +6,14 @@ the commands that use them. Exit codes and the ``--json`` rule are in :mod:`lims
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from limsai import __version__
-from limsai.cli_support import emit_json, guarded, stderr
+from limsai.cli_support import EXIT_AUDIT_FAILED, emit_json, guarded, stderr
 
 app = typer.Typer(
     name="limsai",
@@ -24,7 +25,9 @@ app = typer.Typer(
 scenario_app = typer.Typer(help="The seeded reference CRO scenario.", no_args_is_help=True)
 lims_app = typer.Typer(help="The embedded reference LIMS.", no_args_is_help=True)
 app.add_typer(scenario_app, name="scenario")
+audit_app = typer.Typer(help="The tamper-evident audit log (DIR/audit.db).", no_args_is_help=True)
 app.add_typer(lims_app, name="lims")
+app.add_typer(audit_app, name="audit")
 
 WorkdirOpt = Annotated[Path, typer.Option("--workdir", help="Work directory (holds lims.db).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
@@ -107,6 +110,79 @@ def lims_import(
         stderr.print(f"Imported {file} into {workdir / 'lims.db'}: {created}.")
 
 
+@audit_app.command("verify")
+def audit_verify(workdir: WorkdirOpt, as_json: JsonOpt = False) -> None:
+    """Verify the audit log: hash chain, Merkle tree and signed checkpoints. Exit 1 names the first
+    bad entry."""
+    from limsai.governance.audit_log import AuditLog
+    from limsai.governance.audit_verify import VerifyReport
+    from limsai.workdir import audit_path
+
+    def run() -> VerifyReport:
+        if not audit_path(workdir).is_file():
+            raise FileNotFoundError(f"no audit log at {audit_path(workdir)}")
+        with AuditLog(workdir) as log:
+            return log.verify()
+
+    report = guarded(as_json, run)
+    if as_json:
+        emit_json(report.model_dump(mode="json"))
+    else:
+        typer.echo(report.summary())
+    if not report.ok:
+        raise typer.Exit(EXIT_AUDIT_FAILED)
+
+
+@audit_app.command("export")
+def audit_export(
+    workdir: WorkdirOpt,
+    record: Annotated[str, typer.Option("--record", help="Record reference, e.g. document/DOC-000001.")],
+    html: Annotated[Path | None, typer.Option("--html", help="Where to write the HTML page.")] = None,
+) -> None:
+    """Export a record's audit history with inclusion proofs: JSON on stdout, an HTML page to a file."""
+    from limsai.governance.audit_export import render_export_html
+    from limsai.governance.audit_log import AuditLog
+    from limsai.workdir import audit_path, export_path
+
+    def run() -> tuple[dict[str, Any], Path]:
+        if not audit_path(workdir).is_file():
+            raise FileNotFoundError(f"no audit log at {audit_path(workdir)}")
+        with AuditLog(workdir) as log:
+            document = log.export_record(record)
+        target = html or export_path(workdir, record)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(render_export_html(document), encoding="utf-8")
+        return document, target
+
+    document, target = guarded(True, run)
+    emit_json(document)
+    stderr.print(f"{len(document['entries'])} entries for {record}; HTML page: {target}")
+
+
+@audit_app.command("check")
+def audit_check(
+    file: Annotated[Path, typer.Argument(help="An export written by `limsai audit export`.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Check an exported record's proofs and checkpoint signature without the audit database."""
+    from limsai.governance.audit_export import check_export
+
+    def run() -> list[str]:
+        return check_export(json.loads(file.read_text(encoding="utf-8")))
+
+    problems = guarded(as_json, run)
+    if as_json:
+        emit_json({"ok": not problems, "problems": problems})
+    else:
+        typer.echo(
+            "export verifies: every proof and the checkpoint signature check out"
+            if not problems
+            else "export does NOT verify:\n" + "\n".join(f"  - {p}" for p in problems)
+        )
+    if problems:
+        raise typer.Exit(EXIT_AUDIT_FAILED)
+
+
 @app.command("plugins")
 def plugins(as_json: JsonOpt = False) -> None:
     """List the installed vendor plugins (entry-point group limsai.plugins)."""
@@ -129,7 +205,7 @@ def demo(
     as_json: JsonOpt = False,
 ) -> None:
     """Seed the reference LIMS (once) and show its sponsors, studies and planted anomalies."""
-    from limsai.seeding import demo_state
+    from limsai.demo import demo_state
 
     state: dict[str, Any] = guarded(as_json, lambda: demo_state(workdir, lims=lims, seed=seed))
     if as_json:

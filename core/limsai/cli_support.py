@@ -2,7 +2,8 @@
 (exactly one JSON document on stdout; messages and progress on stderr).
 
 Exit codes (documented in the README):
-  0 success; 1 unexpected internal error; 2 usage error (bad option or argument);
+  0 success; 1 unexpected internal error, or (``audit verify``/``audit check``) the audit log or
+  export failed verification; 2 usage error (bad option or argument);
   3 bad input (malformed file or value, missing work directory); 4 the LIMS refused or lacks the
   record (rejected, not found, scope); 5 the LIMS is unavailable (transient: retry later).
 """
@@ -21,6 +22,7 @@ from limsai.lims.errors import LimsError, LimsUnavailable
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
+EXIT_AUDIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_BAD_INPUT = 3
 EXIT_LIMS_REJECTED = 4

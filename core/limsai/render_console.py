@@ -100,3 +100,11 @@ def demo_report(state: dict[str, Any]) -> None:
         f"{len(state['plugins'])} vendor plugins installed: "
         + ", ".join(p["entry_point"] for p in state["plugins"])
     )
+    audit = state["audit"]
+    reads = sum(len(v) for v in state["inventory"].values())
+    console.print(
+        f"Read {len(state['inventory'])} studies through the scoped gateway ({reads} audited calls); "
+        f"audit log {state['workdir']}/audit.db checkpoint signed."
+    )
+    verdict = "[green]" if audit["ok"] else "[bold red]"
+    console.print(f"$ limsai audit verify --workdir {state['workdir']}\n{verdict}{audit['summary']}[/]")

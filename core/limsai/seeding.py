@@ -1,8 +1,8 @@
 """Seeding a work directory with the reference scenario, and the state the demo shows.
 
 ``seed_workdir`` generates the scenario, loads it into ``DIR/lims.db`` in one transaction and writes
-``DIR/scenario.json`` (seed, counts, canaries, planted anomalies). ``demo_state`` reuses a work
-directory already seeded with the same seed, so a second demo run is fast and changes nothing.
+``DIR/scenario.json`` (seed, counts, canaries, planted anomalies). ``seeded_with`` tells the demo
+whether a work directory already holds the scenario of a seed, so a second demo run reuses it.
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ def seed_workdir(workdir: Path, *, seed: int | None, results: int | None, force:
     return {**manifest, "lims": str(lims_path(workdir)), "seconds": round(time.perf_counter() - started, 3)}
 
 
-def _seeded_with(workdir: Path) -> str | None:
+def seeded_with(workdir: Path) -> str | None:
+    """The seed of a natural-size scenario LIMS in ``DIR`` (None when there is none); an error when
+    ``DIR`` holds a LIMS the demo did not seed."""
     if not lims_path(workdir).exists():
         return None
     lims = open_lims(workdir)
@@ -64,50 +66,3 @@ def _seeded_with(workdir: Path) -> str | None:
         return seeded
     finally:
         lims.close()
-
-
-def demo_state(workdir: Path, *, lims: str, seed: int | None) -> dict[str, Any]:
-    """Seed (or reuse) the demo LIMS and gather what the demo shows."""
-    from limsai.lims.inventory import study_rows
-    from limsai.lims.scenario import DEFAULT_SEED
-    from limsai.runtime.plugins import discover
-
-    found = discover()
-    if lims != "embedded":
-        names = ", ".join(p.entry_point for p in found) or "none"
-        raise WorkdirError(
-            f"--lims {lims}: no simulator for that LIMS is available yet (installed plugins: {names}); "
-            "use --lims embedded"
-        )
-    seed = DEFAULT_SEED if seed is None else seed
-    previous = _seeded_with(workdir)
-    reused = previous == str(seed)
-    if not reused:
-        seed_workdir(workdir, seed=seed, results=None, force=True)
-    manifest = json.loads((workdir / SCENARIO_MANIFEST).read_text(encoding="utf-8"))
-    rows = study_rows(open_lims(workdir))
-    sponsors: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        entry = sponsors.setdefault(
-            row.sponsor_id,
-            {
-                "sponsor_id": row.sponsor_id,
-                "name": row.sponsor_name,
-                "studies": 0,
-                "samples": 0,
-                "results": 0,
-            },
-        )
-        entry["studies"] += 1
-        entry["samples"] += row.samples
-        entry["results"] += row.results
-    return {
-        "workdir": str(workdir),
-        "lims": str(lims_path(workdir)),
-        "seed": seed,
-        "reused": reused,
-        "sponsors": list(sponsors.values()),
-        "studies": [r.model_dump(mode="json") for r in rows],
-        "anomalies": manifest["anomalies"],
-        "plugins": [p.model_dump(mode="json") for p in found],
-    }

@@ -1,7 +1,8 @@
 """The work directory: where a deployment (or the demo) keeps its state.
 
 ``DIR/lims.db`` is the embedded LIMS; ``DIR/scenario.json`` records the seeded scenario's planted
-anomalies. Later layers add the audit log, the job queue and ``DIR/out/``.
+anomalies; ``DIR/audit.db`` is the tamper-evident audit log (its signing key under ``DIR/keys/``);
+``DIR/exports/`` holds audit exports. Later layers add the job queue and ``DIR/out/``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 from limsai.lims.embedded import EmbeddedLims
 
 LIMS_DB = "lims.db"
+AUDIT_DB = "audit.db"
+EXPORTS = "exports"
 SCENARIO_MANIFEST = "scenario.json"
 
 
@@ -22,6 +25,16 @@ class WorkdirError(ValueError):
 
 def lims_path(workdir: Path) -> Path:
     return workdir / LIMS_DB
+
+
+def audit_path(workdir: Path) -> Path:
+    return workdir / AUDIT_DB
+
+
+def export_path(workdir: Path, record: str) -> Path:
+    """Where ``audit export`` writes a record's HTML page (the reference made file-name safe)."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in record)
+    return workdir / EXPORTS / f"audit-{safe}.html"
 
 
 def open_lims(workdir: Path, *, create: bool = False) -> EmbeddedLims:

@@ -144,12 +144,22 @@ class ScopedGateway:
             return record, 0
         return record.model_copy(update=dict.fromkeys(present)), len(present)
 
+    def _read_ref(self, method: str) -> str:
+        """The record reference a read is audited under: ``study/<id>/<what was read>``."""
+        what = method.removeprefix("list_").removeprefix("get_")
+        return f"study/{self.context.study_id}/{what}"
+
     def _read(self, method: str, permission: Permission, call: Callable[[], Sequence[M]]) -> list[M]:
         self._require(permission, method)
         try:
             fetched = list(call())
         except LimsError as exc:
-            self._record("read_failed", record=method, reason=str(exc), details={"lims": self._adapter.name})
+            self._record(
+                "read_failed",
+                record=self._read_ref(method),
+                reason=str(exc),
+                details={"lims": self._adapter.name},
+            )
             raise
         foreign = [r for r in fetched if not self._in_scope(r)]
         if foreign:
@@ -171,7 +181,7 @@ class ScopedGateway:
         details: dict[str, Any] = {"method": method, "count": len(out), "lims": self._adapter.name}
         if removed:
             details["blinded_values_removed"] = removed
-        self._record("read", record=method, new_hash=records_hash(out), details=details)
+        self._record("read", record=self._read_ref(method), new_hash=records_hash(out), details=details)
         return out
 
     def get_study(self) -> Study:

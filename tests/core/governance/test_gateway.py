@@ -116,6 +116,7 @@ def test_each_read_is_scoped_and_audited_once(store: EmbeddedLims, method: str) 
     assert entry.details["count"] == len(records) and entry.details["method"] == method
     assert entry.actor_id == "ai:package.assemble@1.0.0" and entry.on_behalf_of == "sd.a"
     assert entry.new_hash == records_hash(records)
+    assert entry.record == f"study/STB-A-1/{method.removeprefix('list_').removeprefix('get_')}"
     assert (entry.sponsor_id, entry.study_id, entry.run_id) == ("SPN-A", "STB-A-1", "run-1")
 
 
