@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
 from pydantic import BaseModel
+from pydantic_core import to_json
 
 from limsai.governance.audit_record import AuditRecord, AuditSink
 from limsai.governance.context import ClientProjectContext, is_human_id
@@ -61,12 +62,8 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def records_hash(records: Sequence[BaseModel]) -> str:
-    """sha256 over the records' JSON, one per line, in the order returned (what a read audits)."""
-    digest = hashlib.sha256()
-    for record in records:
-        digest.update(record.model_dump_json().encode())
-        digest.update(b"\n")
-    return digest.hexdigest()
+    """sha256 of the JSON array of the records, in the order returned (what a read audits)."""
+    return hashlib.sha256(to_json(list(records))).hexdigest()
 
 
 class ScopedGateway:
