@@ -24,6 +24,8 @@ from limsai.model import (
     Role,
     Sample,
     SampleKind,
+    SignatureMeaning,
+    SignatureRequest,
     TaskRequest,
 )
 from limsai.testing.audit import ListAuditSink
@@ -165,25 +167,31 @@ class LeakyAdapter:
         return leaky
 
 
-@pytest.mark.parametrize(
-    "method",
-    [
-        "get_study",
-        "list_samples",
-        "list_results",
-        "list_specifications",
-        "list_conditions",
-        "list_timepoints",
-        "list_tests",
-        "list_deviations",
-        "list_audit_trail",
-    ],
-)
+LAB_WIDE = {"list_instruments", "list_calibrations", "list_reagent_lots"}  # no sponsor to cross
+SCOPED_READS = [m for m in READS if m not in LAB_WIDE]
+
+
+@pytest.mark.parametrize("method", SCOPED_READS)
 def test_a_foreign_record_fails_the_call_closed(store: EmbeddedLims, method: str) -> None:
     gw, _ = gateway(store)
     leaky_gw = ScopedGateway(LeakyAdapter(store), gw.context, sink := ListAuditSink())  # type: ignore[arg-type]
-    if method == "list_audit_trail":
-        store.attach_draft(StudyScope(sponsor_id="SPN-B", study_id="STB-B-1"), draft(gw), idempotency_key="b")
+    b_scope = StudyScope(sponsor_id="SPN-B", study_id="STB-B-1")
+    b_draft = draft(gw).model_copy(
+        update={"attribution": gw.attribution().model_copy(update={"on_behalf_of": "sd.b"})}
+    )
+    doc = store.attach_draft(b_scope, b_draft, idempotency_key="b")
+    store.create_task(b_scope, TaskRequest(title="Review", assignee="sd.b"), idempotency_key="bt")
+    store.record_signature(
+        b_scope,
+        SignatureRequest(
+            document_id=doc.document_id,
+            version=1,
+            signer="sd.b",
+            printed_name="Dr B Director",
+            meaning=SignatureMeaning.REVIEW,
+            content_sha256=doc.sha256,
+        ),
+    )
     with pytest.raises(ScopeViolation, match="outside sponsor SPN-A"):
         getattr(leaky_gw, method)()
     assert sink.actions() == ["security.scope_violation"]
@@ -191,18 +199,14 @@ def test_a_foreign_record_fails_the_call_closed(store: EmbeddedLims, method: str
     assert "CANARY-b" not in sink.dump()
 
 
-@pytest.mark.parametrize(
-    "user,method",
-    [
-        ("adm.a", "list_results"),
-        ("adm.a", "get_study"),
-        ("adm.a", "list_documents"),
-        ("an.a", "list_audit_trail"),
-        ("qa.a", "attach_draft"),
-        ("qa.a", "create_task"),
-        ("an.a", "create_task"),
-    ],
+DENIALS = (
+    [("adm.a", m) for m in READS if m != "list_audit_trail"]
+    + [("adm.a", "get_document_content"), ("an.a", "list_audit_trail")]
+    + [("qa.a", "attach_draft"), ("qa.a", "create_task"), ("an.a", "create_task"), ("adm.a", "attach_draft")]
 )
+
+
+@pytest.mark.parametrize("user,method", DENIALS)
 def test_missing_role_is_denied_and_audited(store: EmbeddedLims, user: str, method: str) -> None:
     gw, sink = gateway(store, user=user)
     calls = {
@@ -210,11 +214,25 @@ def test_missing_role_is_denied_and_audited(store: EmbeddedLims, user: str, meth
         "create_task": lambda: gw.create_task(
             TaskRequest(title="Review", assignee="sd.a"), idempotency_key="t"
         ),
+        "get_document_content": lambda: gw.get_document_content("DOC-000001", 1),
     }
     with pytest.raises(PermissionDenied, match=f"{user}'s roles do not grant"):
         calls.get(method, getattr(gw, method))()
     assert sink.actions() == ["denied"]
     assert store.list_documents(A1) == [] and store.list_tasks(A1) == []
+
+
+def test_document_content_of_another_sponsor_is_not_found(store: EmbeddedLims) -> None:
+    gw, _ = gateway(store)
+    b_scope = StudyScope(sponsor_id="SPN-B", study_id="STB-B-1")
+    b_draft = draft(gw).model_copy(
+        update={"attribution": gw.attribution().model_copy(update={"on_behalf_of": "sd.b"})}
+    )
+    doc = store.attach_draft(b_scope, b_draft, idempotency_key="b")
+    with pytest.raises(NotFound):
+        gw.get_document_content(doc.document_id, 1)
+    mine = gw.attach_draft(draft(gw), idempotency_key="a")
+    assert gw.get_document_content(mine.document_id, 1) == b"package"
 
 
 def test_qa_may_read_the_audit_trail_and_analyst_may_draft(store: EmbeddedLims) -> None:
