@@ -257,3 +257,28 @@ def test_same_seed_gives_the_same_lims_records(tmp_path: Path) -> None:
 
     first, second = records(tmp_path / "a.db"), records(tmp_path / "b.db")
     assert first == second and len(first["results"]) > 1000
+
+
+def test_only_a_person_may_e_sign(lims: EmbeddedLims) -> None:
+    from limsai.model import LimsDataset, Principal, PrincipalKind, Role
+
+    bot = Principal(
+        user_id="svc.bot",
+        display_name="Bot",
+        roles=(Role.STUDY_DIRECTOR,),
+        sponsors=("SPN-A",),
+        kind=PrincipalKind.AI_AGENT,
+    )
+    lims.load(LimsDataset(users=[bot]), actor="t")
+    doc = lims.attach_draft(A1, draft(), idempotency_key="k1")
+    request = SignatureRequest(
+        document_id=doc.document_id,
+        version=1,
+        signer="svc.bot",
+        printed_name="Bot",
+        meaning=SignatureMeaning.APPROVAL,
+        content_sha256=doc.sha256,
+    )
+    with pytest.raises(LimsRejected, match="ai_agent account; only a person may e-sign"):
+        lims.record_signature(A1, request)
+    assert lims.list_signatures(A1) == []

@@ -52,6 +52,10 @@ class ClientProjectContext(LimsModel):
         if not is_human_id(user_id):
             raise ScopeViolation(f"{user_id} is not a human principal; steps run on behalf of a person")
         principal = adapter.get_user(user_id)
+        if not principal.is_human:
+            raise ScopeViolation(
+                f"{user_id} is a {principal.kind.value} account; steps run on behalf of a person"
+            )
         if not principal.may_see(scope.sponsor_id):
             raise ScopeViolation(f"user {user_id} is not entitled to sponsor {scope.sponsor_id}")
         study = adapter.get_study(scope)

@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from pydantic_core import to_json
 
 from limsai.governance.audit_record import AuditRecord, AuditSink
-from limsai.governance.context import ClientProjectContext, is_human_id
+from limsai.governance.context import ClientProjectContext
 from limsai.governance.errors import (
     AttributionMismatch,
     ForbiddenOperation,
@@ -81,7 +81,7 @@ class ScopedGateway:
         self._audit = audit
         self.policy = policy or GovernancePolicy()
         principal = context.principal
-        if not is_human_id(principal.user_id) or not principal.may_see(context.sponsor_id):
+        if not principal.is_human or not principal.may_see(context.sponsor_id):
             self._deny(
                 ScopeViolation,
                 "security.scope_violation",

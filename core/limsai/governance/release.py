@@ -70,7 +70,7 @@ def signature_problems(
     if document_id is not None and signature.document_id != document_id:
         problems.append(f"it was made on document {signature.document_id}, not {document_id}")
     principal = signers.get(signature.signer)
-    if not is_human_id(signature.signer) or (principal is not None and not is_human_id(principal.user_id)):
+    if not is_human_id(signature.signer) or (principal is not None and not principal.is_human):
         problems.append(f"signer {signature.signer} is an AI or system principal; only a human may sign")
     if principal is None:
         problems.append(f"signer {signature.signer} is not a known LIMS user")

@@ -17,7 +17,7 @@ from limsai.model.common import (
 )
 from limsai.model.dataset import KnownRecords, LimsDataset
 from limsai.model.equipment import Calibration, Instrument, ReagentLot
-from limsai.model.parties import ALL_SPONSORS, Principal, Role, Sponsor
+from limsai.model.parties import ALL_SPONSORS, Principal, PrincipalKind, Role, Sponsor
 from limsai.model.records import (
     AiAttribution,
     AuditEvent,
@@ -81,6 +81,7 @@ __all__ = [
     "NonEmptyStr",
     "MilestoneStatus",
     "Principal",
+    "PrincipalKind",
     "ReagentLot",
     "Result",
     "ResultStatus",

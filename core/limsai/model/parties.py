@@ -32,12 +32,22 @@ ALL_SPONSORS = "*"
 """Sponsor access entry meaning every sponsor (LIMS administrators only)."""
 
 
+class PrincipalKind(StrEnum):
+    """Whether a LIMS account belongs to a person, an AI agent or a system integration."""
+
+    HUMAN = "human"
+    AI_AGENT = "ai_agent"
+    SYSTEM = "system"
+
+
 class Principal(LimsModel):
     """A LIMS user as limsai sees them: roles, the sponsors they may see, and whether they may see
-    blinded fields (randomisation, treatment assignment)."""
+    blinded fields (randomisation, treatment assignment). Only a ``human`` principal may sign, approve
+    or trigger a step; service accounts of AI agents and integrations are ``ai_agent``/``system``."""
 
     user_id: Identifier
     display_name: NonEmptyStr
+    kind: PrincipalKind = PrincipalKind.HUMAN
     roles: tuple[Role, ...] = ()
     sponsors: tuple[str, ...] = Field(
         default=(), description="sponsor ids the user may see; '*' for all (admins only)"
@@ -55,6 +65,11 @@ class Principal(LimsModel):
     def may_see(self, sponsor_id: str) -> bool:
         """True when this user is entitled to the sponsor's data."""
         return self.active and (ALL_SPONSORS in self.sponsors or sponsor_id in self.sponsors)
+
+    @property
+    def is_human(self) -> bool:
+        """A person: kind ``human`` and not an ``ai:``/``system:`` account id."""
+        return self.kind is PrincipalKind.HUMAN and not self.user_id.startswith(("ai:", "system:"))
 
     def has_role(self, role: Role) -> bool:
         return role in self.roles

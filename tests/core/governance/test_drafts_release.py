@@ -24,7 +24,15 @@ from limsai.governance.release import (
     verify_package,
     verify_release,
 )
-from limsai.model import AiAttribution, Principal, Role, Signature, SignatureMeaning, StudyPhase
+from limsai.model import (
+    AiAttribution,
+    Principal,
+    PrincipalKind,
+    Role,
+    Signature,
+    SignatureMeaning,
+    StudyPhase,
+)
 
 PROMPT_SHA = "b917c531968e79483ffe35b6c96777db6ade611fb39d1a6884f90ac3ae0b4f11"
 AGENT = AgentIdentity(
@@ -456,6 +464,13 @@ def test_signer_mapped_to_another_user_record_does_not_count() -> None:
     decision = verify_release(HASH, [sign(HASH, signer="hg")], {"hg": GRECO})
     assert not decision.released
     assert "signer hg maps to the user record of hgreco" in decision.reasons[0]
+
+
+def test_an_ai_account_with_a_human_looking_id_cannot_release() -> None:
+    bot = GRECO.model_copy(update={"kind": PrincipalKind.AI_AGENT})
+    decision = verify_release(HASH, [sign(HASH)], {"hgreco": bot})
+    assert not decision.released
+    assert "is an AI or system principal; only a human may sign" in decision.reasons[0]
 
 
 def test_no_signatures() -> None:

@@ -20,6 +20,7 @@ from limsai.lims.port import StudyScope
 from limsai.model import (
     DocumentStatus,
     DraftDocument,
+    LimsDataset,
     Principal,
     Role,
     Sample,
@@ -302,3 +303,21 @@ def test_ai_agent_can_never_sign_approve_release_or_delete(store: EmbeddedLims, 
     assert sink.actions()[-1] == "security.forbidden_operation"
     assert store.list_signatures(A1) == [] and store.list_documents(A1)[0].status is DocumentStatus.DRAFT
     assert not hasattr(gw, "record_signature")
+
+
+def test_a_service_account_cannot_trigger_a_step(store: EmbeddedLims) -> None:
+    from limsai.model import PrincipalKind
+
+    bot = Principal(
+        user_id="svc.pipeline",
+        display_name="Pipeline",
+        roles=(Role.STUDY_DIRECTOR,),
+        sponsors=("SPN-A",),
+        kind=PrincipalKind.SYSTEM,
+    )
+    store.load(LimsDataset(users=[bot]), actor="t")
+    with pytest.raises(ScopeViolation, match="system account"):
+        gateway(store, user="svc.pipeline")
+    gw, _ = gateway(store)
+    with pytest.raises(ScopeViolation):
+        ScopedGateway(store, gw.context.model_copy(update={"principal": bot}), ListAuditSink())

@@ -269,6 +269,8 @@ class RecordsMixin(StoreBase):
 
     def record_signature(self, scope: StudyScope, request: SignatureRequest) -> Signature:
         signer = self._entitled_user(request.signer, scope)
+        if not signer.is_human:
+            raise LimsRejected(f"{signer.user_id} is a {signer.kind.value} account; only a person may e-sign")
         if request.printed_name != signer.display_name:
             raise LimsRejected(f"printed name {request.printed_name!r} does not match user {signer.user_id}")
         with self.db.write() as conn:
