@@ -13,7 +13,14 @@ from typing import Annotated, Any
 import typer
 
 from limsai import __version__
-from limsai.cli_support import EXIT_AUDIT_FAILED, emit_json, guarded, stderr
+from limsai.cli_support import (
+    EXIT_AUDIT_FAILED,
+    EXIT_BAD_INPUT,
+    EXIT_LIMS_REJECTED,
+    emit_json,
+    guarded,
+    stderr,
+)
 
 app = typer.Typer(
     name="limsai",
@@ -25,6 +32,10 @@ app = typer.Typer(
 scenario_app = typer.Typer(help="The seeded reference CRO scenario.", no_args_is_help=True)
 lims_app = typer.Typer(help="The embedded reference LIMS.", no_args_is_help=True)
 app.add_typer(scenario_app, name="scenario")
+config_app = typer.Typer(
+    help="Deployment settings (DIR/limsai.toml and LIMSAI_* variables).", no_args_is_help=True
+)
+app.add_typer(config_app, name="config")
 audit_app = typer.Typer(help="The tamper-evident audit log (DIR/audit.db).", no_args_is_help=True)
 app.add_typer(lims_app, name="lims")
 app.add_typer(audit_app, name="audit")
@@ -181,6 +192,119 @@ def audit_check(
         )
     if problems:
         raise typer.Exit(EXIT_AUDIT_FAILED)
+
+
+@app.command("steps")
+def steps(as_json: JsonOpt = False) -> None:
+    """List the AI steps this installation can run (core and plugins)."""
+    from limsai.runtime.registry import load_registry
+
+    registry = guarded(as_json, load_registry)
+    listed = [
+        {
+            "id": s.id,
+            "version": s.version,
+            "title": s.title,
+            "phase": s.phase.value,
+            "permissions": sorted(p.value for p in s.permissions),
+            "capabilities": sorted(c.value for c in s.capabilities),
+            "description": s.description,
+        }
+        for s in registry.list()
+    ]
+    if as_json:
+        emit_json({"steps": listed})
+        return
+    from limsai.render_console import steps_table
+
+    steps_table(listed)
+
+
+@config_app.command("check")
+def config_check(workdir: WorkdirOpt, as_json: JsonOpt = False) -> None:
+    """Say what is missing or wrong in the deployment settings; exit 3 when there are errors."""
+    from limsai.runtime.settings import config_check as check
+
+    def run() -> list[Any]:
+        return check(workdir)  # a settings file that does not load is reported, not raised
+
+    problems = guarded(as_json, run)
+    errors = [p for p in problems if p.severity == "error"]
+    if as_json:
+        emit_json({"ok": not errors, "problems": [p.model_dump(mode="json") for p in problems]})
+    else:
+        for p in problems:
+            typer.echo(f"{p.severity}: {p.where}: {p.message}")
+        typer.echo("configuration OK" if not errors else f"{len(errors)} error(s)")
+    if errors:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command("run")
+def run_step(
+    step: Annotated[str, typer.Argument(help="Step id, e.g. status.update.")],
+    workdir: WorkdirOpt,
+    record: Annotated[str, typer.Option("--record", help="<type>:<id>, e.g. study:STB-001.")],
+    lims: Annotated[str, typer.Option("--lims", help="LIMS instance name.")] = "embedded",
+    as_user: Annotated[str | None, typer.Option("--as", help="LIMS user the step runs for.")] = None,
+    milestone: Annotated[str, typer.Option(help="Milestone the run belongs to.")] = "",
+    param: Annotated[list[str] | None, typer.Option("--param", help="Step parameter name=value.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run one step synchronously through the queue, the governance layer and the audit log."""
+    from limsai.runtime.local import run_synchronously
+
+    job = guarded(
+        as_json,
+        lambda: run_synchronously(
+            workdir,
+            step=step,
+            lims=lims,
+            record=record,
+            user=as_user,
+            milestone=milestone,
+            params=param or [],
+        ),
+    )
+    from limsai.runtime.service import run_status
+
+    status = run_status(job).model_dump(mode="json")
+    if as_json:
+        emit_json(status)
+    else:
+        stderr.print(
+            f"run {job.run_id}: {job.state.value}" + (f" — {job.last_error}" if job.last_error else "")
+        )
+        typer.echo(json.dumps({k: status[k] for k in ("summary", "drafts", "tasks")}, indent=2))
+    if job.state.value != "succeeded":
+        raise typer.Exit(EXIT_LIMS_REJECTED)
+
+
+@app.command("serve")
+def serve(
+    workdir: WorkdirOpt,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8760,
+    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes.")] = 1,
+    job_workers: Annotated[int, typer.Option(min=0, help="Job workers per process.")] = 2,
+) -> None:
+    """Serve the callout API (POST /v1/runs, GET /v1/runs/{id}, /v1/steps, /healthz, /readyz)."""
+    import os
+
+    import uvicorn
+
+    from limsai.runtime.service import WORKDIR_ENV, WORKERS_ENV
+
+    os.environ[WORKDIR_ENV] = str(workdir.resolve())
+    os.environ[WORKERS_ENV] = str(job_workers)
+    uvicorn.run(
+        "limsai.runtime.service:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
 
 
 @app.command("plugins")

@@ -1,6 +1,7 @@
-"""What ``limsai demo`` does: seed the reference LIMS once, read every study through the scoped
-gateway on behalf of its study director (each call audited), sign a checkpoint of the audit log and
-verify it — the governance loop every AI step runs, shown end to end on the embedded LIMS."""
+"""What ``limsai demo`` does: seed the reference LIMS once, run ``status.update`` for every study
+through the job queue (each on behalf of its study director, through the scoped gateway, audited,
+its draft and review task attached to the LIMS), then verify the audit log — the path a click in a
+LIMS takes, shown end to end on the embedded LIMS."""
 
 from __future__ import annotations
 
@@ -8,58 +9,74 @@ import json
 from pathlib import Path
 from typing import Any
 
-from limsai import __version__
 from limsai.workdir import SCENARIO_MANIFEST, WorkdirError, lims_path, open_lims
 
-INVENTORY_AGENT_STEP = "demo.inventory"
-INVENTORY_READS = (
-    "list_samples",
-    "list_results",
-    "list_specifications",
-    "list_instruments",
-    "list_calibrations",
-)
+DEMO_STEP = "status.update"
 
 
-def audited_inventory(workdir: Path, run_id: str) -> dict[str, Any]:
-    """Read each study through a read-only gateway as its study director; return per-study counts."""
-    from limsai.governance.audit_log import AuditLog
-    from limsai.governance.context import ClientProjectContext
-    from limsai.governance.gateway import ScopedGateway
-    from limsai.governance.identity import AgentIdentity
-    from limsai.governance.policy import RolloutPhase
-    from limsai.lims.port import Scope, StudyScope
+def run_status_updates(workdir: Path) -> list[dict[str, Any]]:
+    """Queue ``status.update`` for every study (as its study director, for the milestone it has
+    reached), work the queue, sign an audit checkpoint; one row per run. A second demo run finds the
+    same runs by their idempotency keys and writes nothing new."""
+    from limsai.lims.port import Scope
+    from limsai.model import MilestoneStatus
+    from limsai.runtime.queue import JobQueue, RecordRef, RunRequest
+    from limsai.runtime.registry import load_registry
+    from limsai.runtime.runner import StepRunner
+    from limsai.runtime.settings import load_settings
+    from limsai.runtime.worker import drain
 
+    settings = load_settings(workdir)
     lims = open_lims(workdir)
-    audit = AuditLog(workdir)
-    agent = AgentIdentity(step_id=INVENTORY_AGENT_STEP, step_version=__version__)
-    seen: dict[str, Any] = {}
+    queue = JobQueue(workdir, lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts)
+    submitted = []
     for sponsor in lims.list_sponsors():
         for study in lims.list_studies(Scope(sponsor_id=sponsor.sponsor_id)):
             if study.study_director is None:
                 continue
-            ctx = ClientProjectContext.for_study(
-                lims,
-                StudyScope(sponsor_id=sponsor.sponsor_id, study_id=study.study_id),
-                user_id=study.study_director,
-                agent=agent,
-                rollout_phase=RolloutPhase.READ_ONLY,
-                run_id=run_id,
+            reached = [m.name for m in study.milestones if m.status is MilestoneStatus.COMPLETE]
+            request = RunRequest(
+                step=DEMO_STEP,
+                lims="embedded",
+                record=RecordRef(type="study", id=study.study_id),
+                milestone=reached[-1] if reached else "",
+                requested_by=study.study_director,
             )
-            gateway = ScopedGateway(lims, ctx, audit)
-            seen[study.study_id] = {method: len(getattr(gateway, method)()) for method in INVENTORY_READS}
-    audit.checkpoint()
-    report = audit.verify()
-    audit.close()
+            submitted.append(queue.submit(request)[0].run_id)
     lims.close()
-    return {"studies": seen, "audit": {**report.model_dump(mode="json"), "summary": report.summary()}}
+    drain(queue, StepRunner(settings, load_registry()).handle, "demo", timeout=600)
+    rows = []
+    for run_id in submitted:
+        job = queue.get(run_id)
+        result = job.result or {}
+        rows.append(
+            {
+                "run_id": job.run_id,
+                "study_id": job.request.record.id,
+                "milestone": job.request.milestone,
+                "status": job.state.value,
+                "summary": result.get("summary", {}),
+                "drafts": len(result.get("drafts", [])),
+                "tasks": len(result.get("tasks", [])),
+                "error": job.last_error,
+            }
+        )
+    return rows
+
+
+def verify_audit(workdir: Path) -> dict[str, Any]:
+    """``limsai audit verify`` on the work directory's audit log."""
+    from limsai.governance.audit_log import AuditLog
+
+    with AuditLog(workdir) as audit:
+        report = audit.verify()
+    return {**report.model_dump(mode="json"), "summary": report.summary()}
 
 
 def demo_state(workdir: Path, *, lims: str, seed: int | None) -> dict[str, Any]:
     """Seed (or reuse) the demo LIMS, run the audited inventory, and gather what the demo shows."""
     from limsai.lims.inventory import study_rows
     from limsai.lims.scenario import DEFAULT_SEED
-    from limsai.model import utcnow
     from limsai.runtime.plugins import discover
     from limsai.seeding import seed_workdir, seeded_with
 
@@ -75,7 +92,7 @@ def demo_state(workdir: Path, *, lims: str, seed: int | None) -> dict[str, Any]:
     if not reused:
         seed_workdir(workdir, seed=seed, results=None, force=True)
     manifest = json.loads((workdir / SCENARIO_MANIFEST).read_text(encoding="utf-8"))
-    inventory = audited_inventory(workdir, run_id=f"demo-{utcnow():%Y%m%dT%H%M%S%fZ}")
+    runs = run_status_updates(workdir)
     rows = study_rows(open_lims(workdir))
     sponsors: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -101,6 +118,6 @@ def demo_state(workdir: Path, *, lims: str, seed: int | None) -> dict[str, Any]:
         "studies": [r.model_dump(mode="json") for r in rows],
         "anomalies": manifest["anomalies"],
         "plugins": [p.model_dump(mode="json") for p in found],
-        "inventory": inventory["studies"],
-        "audit": inventory["audit"],
+        "runs": runs,
+        "audit": verify_audit(workdir),
     }

@@ -100,11 +100,29 @@ def demo_report(state: dict[str, Any]) -> None:
         f"{len(state['plugins'])} vendor plugins installed: "
         + ", ".join(p["entry_point"] for p in state["plugins"])
     )
+    runs = Table(title="status.update through the job queue (drafts wait in the LIMS for review)")
+    for heading in ("Study", "Milestone", "Run", "Status", "Drafts", "Tasks", "Overdue pulls"):
+        runs.add_column(heading)
+    for r in state["runs"]:
+        runs.add_row(
+            r["study_id"],
+            r["milestone"],
+            r["run_id"],
+            r["status"] + (f": {r['error']}" if r["error"] else ""),
+            str(r["drafts"]),
+            str(r["tasks"]),
+            str(r["summary"].get("overdue_pulls", "—")),
+        )
+    console.print(runs)
     audit = state["audit"]
-    reads = sum(len(v) for v in state["inventory"].values())
-    console.print(
-        f"Read {len(state['inventory'])} studies through the scoped gateway ({reads} audited calls); "
-        f"audit log {state['workdir']}/audit.db checkpoint signed."
-    )
     verdict = "[green]" if audit["ok"] else "[bold red]"
     console.print(f"$ limsai audit verify --workdir {state['workdir']}\n{verdict}{audit['summary']}[/]")
+
+
+def steps_table(steps: Sequence[dict[str, Any]]) -> None:
+    table = Table(title="AI steps")
+    for heading in ("Step", "Version", "Phase", "Title", "Needs"):
+        table.add_column(heading)
+    for s in steps:
+        table.add_row(s["id"], s["version"], s["phase"], s["title"], ", ".join(s["permissions"]))
+    console.print(table)

@@ -47,7 +47,7 @@ def test_a_broken_plugin_is_reported_and_does_not_stop_the_others(monkeypatch: p
     monkeypatch.setattr(plugin_mod, "entry_points", lambda group: [*broken, *real])
     found = {p.entry_point: p for p in discover()}
     assert found["aaa-missing"].error is not None and "ModuleNotFoundError" in found["aaa-missing"].error
-    assert found["zzz-wrong"].error == "TypeError: module json has no PLUGIN of type PluginInfo"
+    assert found["zzz-wrong"].error is not None and "limsai_plugin_info" in found["zzz-wrong"].error
     assert all(found[v].ok for v in VENDORS)
 
 

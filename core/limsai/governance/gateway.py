@@ -341,6 +341,14 @@ class ScopedGateway:
         )
         return created
 
+    # -- run lifecycle --------------------------------------------------------------------------------
+    def audit_event(self, action: str, *, reason: str = "", **details: Any) -> None:
+        """Record a step-lifecycle event (``step.started``, ``step.finished``) under this run's identity.
+        Details are identifiers and counts; never result values or document text."""
+        if not action.startswith("step."):
+            raise ValueError("lifecycle events are named step.<event>")
+        self._record(action, record=f"study/{self.context.study_id}", reason=reason, details=details)
+
     # -- what no AI agent may do ------------------------------------------------------------------------
     def _forbidden(self, operation: str, target: str) -> NoReturn:
         self._deny(

@@ -1,10 +1,12 @@
 """Entry point of the limsai-labware plugin (group ``limsai.plugins``).
 
-limsai finds this module through its distribution's entry point and reads ``PLUGIN``. The
-adapter and simulator are added here as they are built; until then the plugin declares that it
-provides no LIMS adapter, so a step asking for one fails with a clear message.
+limsai registers this module with its plugin manager and calls the hooks it implements (see
+:mod:`limsai.runtime.hookspecs`). The adapter and simulator join through ``limsai_adapters`` as they
+are built; until then the plugin only describes itself, so asking for a LabWare LIMS adapter fails
+with a clear message naming the vendors that are installed.
 """
 
+from limsai.runtime.hookspecs import hookimpl
 from limsai.runtime.plugins import PluginInfo
 from limsai_labware import __version__
 
@@ -15,3 +17,9 @@ PLUGIN = PluginInfo(
     description="LabWare LIMS (REST web services and LIMS Basic automation)",
     provides=(),
 )
+
+
+@hookimpl
+def limsai_plugin_info() -> PluginInfo:
+    """Describe this plugin to ``limsai plugins``."""
+    return PLUGIN

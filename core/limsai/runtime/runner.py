@@ -1,0 +1,106 @@
+"""Turns a queued job into a governed step run: resolve the step and the LIMS instance, find the
+study's sponsor among the requesting user's sponsors, build the ClientProjectContext, open the audit
+log and the scoped gateway, run the step, and return what the LIMS shows the user.
+
+A job may be attempted more than once (a worker died, the LIMS was briefly unavailable): every write a
+step makes is keyed on the run id, so a retry finds its earlier draft and task instead of adding new ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from limsai.governance.audit_log import AuditLog
+from limsai.governance.context import ClientProjectContext
+from limsai.governance.gateway import ScopedGateway
+from limsai.governance.identity import AgentIdentity
+from limsai.lims.errors import LimsRejected, NotFound, ScopeViolation
+from limsai.lims.port import LimsAdapter, StudyScope, require
+from limsai.model import ALL_SPONSORS
+from limsai.runtime.adapters import adapter_for
+from limsai.runtime.logs import log
+from limsai.runtime.queue import Job
+from limsai.runtime.registry import StepRegistry, StepRun, load_registry
+from limsai.runtime.settings import Settings
+
+
+class StepRunner:
+    """The queue's handler: one call runs one job's step through the governance layer."""
+
+    def __init__(self, settings: Settings, registry: StepRegistry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or load_registry()
+
+    @property
+    def workdir(self) -> Path:
+        return self.settings.workdir
+
+    def _adapter(self, lims: str) -> LimsAdapter:
+        instance = self.settings.lims.get(lims)
+        if instance is None:
+            known = ", ".join(sorted(self.settings.lims)) or "none"
+            raise LimsRejected(f"unknown LIMS instance {lims!r} (configured: {known})")
+        return adapter_for(instance.vendor, instance, self.workdir)
+
+    def _scope(self, adapter: LimsAdapter, user_id: str, study_id: str) -> StudyScope:
+        """The study's sponsor, found only among the sponsors the requesting user may see."""
+        user = adapter.get_user(user_id)
+        if ALL_SPONSORS in user.sponsors:
+            raise ScopeViolation(
+                f"{user_id} has access to every sponsor; study steps run for a user of the study's sponsor"
+            )
+        for sponsor_id in user.sponsors:
+            scope = StudyScope(sponsor_id=sponsor_id, study_id=study_id)
+            try:
+                adapter.get_study(scope)
+            except NotFound:
+                continue
+            return scope
+        raise NotFound(f"study {study_id} not found among the sponsors {user_id} may see")
+
+    def handle(self, job: Job) -> dict[str, Any]:
+        request = job.request
+        spec = self.registry.get(request.step)
+        params = self.registry.validate_params(request.step, request.parameters)
+        adapter = self._adapter(request.lims)
+        require(adapter, *spec.capabilities)
+        scope = self._scope(adapter, request.requested_by, request.record.id)
+        context = ClientProjectContext.for_study(
+            adapter,
+            scope,
+            user_id=request.requested_by,
+            agent=AgentIdentity(step_id=spec.id, step_version=spec.version),
+            rollout_phase=self.settings.rollout_phase,
+            run_id=job.run_id,
+        )
+        fields: dict[str, object] = {
+            "run_id": job.run_id,
+            "step": spec.id,
+            "lims": request.lims,
+            "sponsor_id": scope.sponsor_id,
+        }
+        log("step started", attempt=job.attempts, **fields)
+        with AuditLog(self.workdir) as audit:
+            gateway = ScopedGateway(adapter, context, audit, self.settings.policy)
+            gateway.audit_event("step.started", attempt=job.attempts, milestone=request.milestone)
+            outcome = spec.run(
+                StepRun(
+                    context=context,
+                    gateway=gateway,
+                    params=params,
+                    milestone=request.milestone,
+                    attempt=job.attempts,
+                )
+            )
+            gateway.audit_event(
+                "step.finished", drafts=len(outcome.drafts), tasks=len(outcome.tasks), summary=outcome.summary
+            )
+            audit.checkpoint()
+        log("step finished", drafts=len(outcome.drafts), tasks=len(outcome.tasks), **fields)
+        return {
+            **outcome.model_dump(mode="json"),
+            "sponsor_id": scope.sponsor_id,
+            "study_id": scope.study_id,
+            "step_version": spec.version,
+        }
