@@ -12,6 +12,7 @@ from typing import Any
 from limsai.workdir import SCENARIO_MANIFEST, WorkdirError, lims_path, open_lims
 
 DEMO_STEP = "status.update"
+DEMO_LOG = "limsai-demo.jsonl"
 
 
 def run_status_updates(workdir: Path) -> list[dict[str, Any]]:
@@ -20,6 +21,7 @@ def run_status_updates(workdir: Path) -> list[dict[str, Any]]:
     same runs by their idempotency keys and writes nothing new."""
     from limsai.lims.port import Scope
     from limsai.model import MilestoneStatus
+    from limsai.runtime.logs import configure
     from limsai.runtime.queue import JobQueue, RecordRef, RunRequest
     from limsai.runtime.registry import load_registry
     from limsai.runtime.runner import StepRunner
@@ -27,6 +29,7 @@ def run_status_updates(workdir: Path) -> list[dict[str, Any]]:
     from limsai.runtime.worker import drain
 
     settings = load_settings(workdir)
+    configure(settings.log_file or workdir / DEMO_LOG)  # the console shows tables; events go to a file
     lims = open_lims(workdir)
     queue = JobQueue(workdir, lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts)
     submitted = []

@@ -63,10 +63,12 @@ def run_synchronously(
     settings: Settings | None = None,
 ) -> Job:
     """Queue one run and work the queue until it has finished; returns the final job."""
+    from limsai.runtime.logs import configure
     from limsai.runtime.runner import StepRunner
     from limsai.runtime.worker import drain
 
     settings = settings or load_settings(workdir)
+    configure(settings.log_file)
     registry = registry or load_registry()
     ref = parse_record(record)
     parameters = parse_params(params or [])

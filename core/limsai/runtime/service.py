@@ -280,5 +280,8 @@ def jsonable(errors: Any) -> Any:
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (one per uvicorn worker process): the work directory and the
     number of job workers come from the environment the ``limsai serve`` command sets."""
-    workdir = Path(os.environ[WORKDIR_ENV])
-    return create_app(load_settings(workdir), workers=int(os.environ.get(WORKERS_ENV, "2")))
+    from limsai.runtime.logs import configure
+
+    settings = load_settings(Path(os.environ[WORKDIR_ENV]))
+    configure(settings.log_file)
+    return create_app(settings, workers=int(os.environ.get(WORKERS_ENV, "2")))
