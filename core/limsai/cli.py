@@ -340,8 +340,21 @@ def demo(
     demo_report(state)
 
 
+def _mount_plugin_commands() -> None:
+    """Add the command groups plugins contribute (``limsai_cli_commands``) as ``limsai <name>``; a
+    plugin that fails is reported by ``limsai plugins`` and adds nothing."""
+    from limsai.runtime.plugins import load_plugins
+
+    taken = {group.name for group in app.registered_groups} | {c.name for c in app.registered_commands}
+    for _, (name, sub_app) in load_plugins().contributions("limsai_cli_commands"):
+        if name not in taken and isinstance(sub_app, typer.Typer):
+            app.add_typer(sub_app, name=name)
+            taken.add(name)
+
+
 def main() -> None:
     """Console-script entry point."""
+    _mount_plugin_commands()
     app()
 
 

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from limsai import __version__
 from limsai.runtime.auth import AuthError, ReplayGuard, read_payload, verify_request
+from limsai.runtime.plugins import LimsaiPluginManager, load_plugins
 from limsai.runtime.queue import Job, JobNotFound, JobQueue, JobState, RunRequest
 from limsai.runtime.registry import BadParameters, StepRegistry, UnknownStep, load_registry
 from limsai.runtime.settings import Settings, SettingsError, load_settings
@@ -92,12 +93,20 @@ def run_status(job: Job) -> RunStatus:
     )
 
 
-def create_app(settings: Settings, *, workers: int = 1, registry: StepRegistry | None = None) -> FastAPI:
-    """The service for one work directory, with ``workers`` in-process job workers (0: queue only)."""
+def create_app(
+    settings: Settings,
+    *,
+    workers: int = 1,
+    registry: StepRegistry | None = None,
+    plugin_manager: LimsaiPluginManager | None = None,
+) -> FastAPI:
+    """The service for one work directory, with ``workers`` in-process job workers (0: queue only).
+    Routes that plugins contribute (``limsai_routes``, e.g. a Benchling webhook) are mounted too."""
     from limsai.runtime.runner import StepRunner
     from limsai.runtime.worker import run_worker
 
-    steps = registry or load_registry()
+    plugins = plugin_manager or load_plugins()
+    steps = registry or load_registry(plugins)
     queue = JobQueue(
         settings.workdir, lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts
     )
@@ -171,6 +180,9 @@ def create_app(settings: Settings, *, workers: int = 1, registry: StepRegistry |
         except AuthError as exc:
             raise Problem(401, "unauthenticated", "Unauthenticated", str(exc), reason=exc.reason) from exc
         return instance, body
+
+    for name, router in plugins.contributions("limsai_routes"):
+        app.include_router(router, prefix=f"/plugins/{name}", tags=[f"plugin:{name}"])
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
