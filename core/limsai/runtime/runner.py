@@ -13,6 +13,7 @@ from typing import Any
 
 from limsai.governance.audit_log import AuditLog
 from limsai.governance.context import ClientProjectContext
+from limsai.governance.errors import PermissionDenied, PhaseForbids
 from limsai.governance.gateway import ScopedGateway
 from limsai.governance.identity import AgentIdentity
 from limsai.lims.errors import LimsRejected, NotFound, ScopeViolation
@@ -83,6 +84,19 @@ class StepRunner:
         log("step started", attempt=job.attempts, **fields)
         with AuditLog(self.workdir) as audit:
             gateway = ScopedGateway(adapter, context, audit, self.settings.policy)
+            missing = spec.required_permissions(context.rollout_phase) - self.settings.policy.permissions_of(
+                context.principal
+            )
+            if not spec.runs_in(context.rollout_phase) or missing:
+                why = (
+                    f"{spec.id} is a {spec.phase.value} step; the deployment is {context.rollout_phase.value}"
+                    if not spec.runs_in(context.rollout_phase)
+                    else f"{request.requested_by}'s roles do not grant "
+                    + ", ".join(sorted(p.value for p in missing))
+                )
+                gateway.audit_event("step.refused", reason=why)
+                audit.checkpoint()
+                raise (PhaseForbids if not spec.runs_in(context.rollout_phase) else PermissionDenied)(why)
             gateway.audit_event("step.started", attempt=job.attempts, milestone=request.milestone)
             outcome = spec.run(
                 StepRun(

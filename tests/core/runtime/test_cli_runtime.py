@@ -133,3 +133,32 @@ def test_config_check(seeded: Path, tmp_path: Path) -> None:
     assert bad.returncode == 3 and not json.loads(bad.stdout)["ok"]
     ok = limsai("config", "check", "--workdir", str(seeded), env={"LIMSAI_CALLER_EMBEDDED_SECRET": "x" * 40})
     assert ok.returncode == 0 and "configuration OK" in ok.stdout
+
+
+def test_a_user_without_the_steps_permissions_is_refused_before_it_runs(seeded: Path) -> None:
+    import sqlite3
+
+    lims = open_lims(seeded)
+    analyst = next(u for u in lims.list_users() if u.roles == ("analyst",) and "SPN-AURORA" in u.sponsors)
+    scope = Scope(sponsor_id="SPN-AURORA", study_id="AUR-STB-019")
+    before = len(lims.list_documents(scope))
+    proc = limsai(
+        "run",
+        "status.update",
+        "--workdir",
+        str(seeded),
+        "--record",
+        "study:AUR-STB-019",
+        "--as",
+        analyst.user_id,
+        "--json",
+    )
+    status = json.loads(proc.stdout)
+    assert proc.returncode == 4 and status["status"] == "failed" and status["attempts"] == 1
+    assert status["error"] == f"PermissionDenied: {analyst.user_id}'s roles do not grant tasks.create"
+    assert len(lims.list_documents(scope)) == before  # refused before anything was read or written
+    conn = sqlite3.connect(seeded / "audit.db")
+    refused = [json.loads(e) for (e,) in conn.execute("SELECT entry FROM audit_entries")]
+    conn.close()
+    refused = [e for e in refused if e["action"] == "step.refused" and e["run_id"] == status["run_id"]]
+    assert len(refused) == 1 and refused[0]["on_behalf_of"] == analyst.user_id
