@@ -8,6 +8,7 @@ step makes is keyed on the run id, so a retry finds its earlier draft and task i
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,25 @@ from limsai.governance.gateway import ScopedGateway
 from limsai.governance.identity import AgentIdentity
 from limsai.lims.errors import LimsRejected, NotFound, ScopeViolation
 from limsai.lims.port import LimsAdapter, StudyScope, require
-from limsai.model import ALL_SPONSORS
+from limsai.model import ALL_SPONSORS, utcnow
 from limsai.runtime.adapters import adapter_for
 from limsai.runtime.logs import log
 from limsai.runtime.queue import Job
 from limsai.runtime.registry import StepRegistry, StepRun, load_registry
 from limsai.runtime.settings import Settings
+
+CHECKPOINT_EVERY_ENTRIES = 1000
+CHECKPOINT_EVERY_SECONDS = 300.0
+
+
+def checkpoint_due(audit: AuditLog) -> bool:
+    """Sign a checkpoint when none exists, or every 1,000 entries or 5 minutes (a checkpoint rescans
+    the log's leaves, so signing one per run would make runs slower as the log grows)."""
+    latest = audit.latest_checkpoint()
+    if latest is None:
+        return True
+    age = (utcnow() - datetime.fromisoformat(latest.time)).total_seconds()
+    return audit.size() - latest.tree_size >= CHECKPOINT_EVERY_ENTRIES or age >= CHECKPOINT_EVERY_SECONDS
 
 
 class StepRunner:
@@ -110,7 +124,8 @@ class StepRunner:
             gateway.audit_event(
                 "step.finished", drafts=len(outcome.drafts), tasks=len(outcome.tasks), summary=outcome.summary
             )
-            audit.checkpoint()
+            if checkpoint_due(audit):
+                audit.checkpoint()
         log("step finished", drafts=len(outcome.drafts), tasks=len(outcome.tasks), **fields)
         return {
             **outcome.model_dump(mode="json"),
