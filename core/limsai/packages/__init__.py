@@ -1,0 +1,1 @@
+"""Data-package assembly and rendering: sponsor profiles, tables, documents, manifests."""
