@@ -307,6 +307,47 @@ def serve(
     )
 
 
+@lims_app.command("sign")
+def lims_sign(
+    workdir: WorkdirOpt,
+    document: Annotated[str, typer.Option("--document", help="Document id, e.g. DOC-000001.")],
+    as_user: Annotated[str, typer.Option("--as", help="The signer's LIMS user id.")],
+    meaning: Annotated[
+        str, typer.Option(help="authorship | review | approval | responsibility")
+    ] = "approval",
+    version: Annotated[int | None, typer.Option(help="Version to sign (default: the latest).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """E-sign a document version in the embedded LIMS; the password is the second component
+    (prompted, or LIMSAI_SIGN_PASSWORD for scripts). Repeated wrong passwords lock the signer out."""
+    import os
+
+    from limsai.lims.embedded.signing import find_document, sign_with_password
+    from limsai.model import SignatureMeaning
+    from limsai.workdir import open_lims
+
+    def run() -> Any:
+        chosen = SignatureMeaning(meaning)
+        lims = open_lims(workdir)
+        doc = find_document(lims, document, version)
+        password = os.environ.get("LIMSAI_SIGN_PASSWORD") or typer.prompt(
+            f"Password for {as_user} (signing {doc.document_id} v{doc.version} as {chosen.value})",
+            hide_input=True,
+        )
+        return sign_with_password(lims, doc, signer=as_user, password=password, meaning=chosen)
+
+    signature = guarded(as_json, run)
+    if as_json:
+        emit_json(signature.model_dump(mode="json"))
+    else:
+        typer.echo(
+            f"Signed {signature.document_id} v{signature.version}: "
+            f"{signature.printed_name} ({signature.signer}), "
+            f"{signature.signed_at:%Y-%m-%d %H:%M:%S} UTC, meaning: {signature.meaning.value}, "
+            f"sha256 {signature.content_sha256}"
+        )
+
+
 @app.command("plugins")
 def plugins(as_json: JsonOpt = False) -> None:
     """List the installed vendor plugins (entry-point group limsai.plugins)."""

@@ -16,11 +16,20 @@ from limsai.cli_support import stderr
 from limsai.workdir import SCENARIO_MANIFEST, WorkdirError, lims_path, open_lims, remove_lims
 
 META_SEED = "scenario_seed"
+DEMO_PASSWORD_PREFIX = "demo-pass-"
+
+
+def demo_password(user_id: str) -> str:
+    """The documented signing password of a scenario user (demo and tests only): ``demo-pass-<user id>``."""
+    return DEMO_PASSWORD_PREFIX + user_id
+
+
 META_RESULTS = "scenario_results"
 
 
 def seed_workdir(workdir: Path, *, seed: int | None, results: int | None, force: bool) -> dict[str, Any]:
     """Seed ``DIR/lims.db``; refuse to touch an existing LIMS unless ``force``."""
+    from limsai.lims.embedded.signing import set_password
     from limsai.lims.scenario import DEFAULT_SEED, generate
 
     if lims_path(workdir).exists():
@@ -34,6 +43,8 @@ def seed_workdir(workdir: Path, *, seed: int | None, results: int | None, force:
     with stderr.status(f"Loading {len(scenario.dataset.results)} results into {lims_path(workdir)}…"):
         lims = open_lims(workdir, create=True)
         counts = lims.load(scenario.dataset, actor="system:scenario", reason=f"scenario seed {seed}")
+        for user in scenario.dataset.users:
+            set_password(lims, user.user_id, demo_password(user.user_id), actor="system:scenario")
         lims.set_meta(META_SEED, str(seed))
         lims.set_meta(META_RESULTS, "" if results is None else str(results))
         lims.close()

@@ -116,6 +116,13 @@ CREATE TABLE IF NOT EXISTS signatures (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS signatures_scope ON signatures(sponsor_id, study_id, pk);
+CREATE TABLE IF NOT EXISTS credentials (
+    user_id TEXT PRIMARY KEY,
+    salt BLOB NOT NULL,
+    hash BLOB NOT NULL,
+    failed_attempts INTEGER NOT NULL DEFAULT 0,
+    locked INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS lims_audit (
     entry_id INTEGER PRIMARY KEY AUTOINCREMENT,
     sponsor_id TEXT,
