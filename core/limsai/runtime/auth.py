@@ -81,16 +81,25 @@ class ReplayGuard:
         self.path = path
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
-        try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS used_signatures (instance TEXT NOT NULL, signature TEXT NOT NULL,"
-                " t INTEGER NOT NULL, PRIMARY KEY (instance, signature)) WITHOUT ROWID"
-            )
-            self._db.execute("CREATE INDEX IF NOT EXISTS used_signatures_t ON used_signatures (t)")
-        except BaseException:
-            self._db.close()
-            raise
+        deadline = time.monotonic() + timeout
+        while True:  # several processes may create the file at once; switching to WAL can be refused
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS used_signatures (instance TEXT NOT NULL, "
+                    "signature TEXT NOT NULL, t INTEGER NOT NULL, "
+                    "PRIMARY KEY (instance, signature)) WITHOUT ROWID"
+                )
+                self._db.execute("CREATE INDEX IF NOT EXISTS used_signatures_t ON used_signatures (t)")
+                return
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    self._db.close()
+                    raise
+                time.sleep(0.05)
+            except BaseException:
+                self._db.close()
+                raise
 
     @classmethod
     def for_workdir(cls, workdir: Path) -> ReplayGuard:
