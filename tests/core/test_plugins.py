@@ -119,5 +119,6 @@ def test_core_builds_a_wheel_with_prompts_and_console_script(tmp_path: Path) -> 
     assert "limsai/cli.py" in names and "limsai/lims/embedded/store.py" in names
     assert "limsai_prompts/registry.yaml" in names
     assert "limsai_prompts/templates/package_executive_summary.v1.txt" in names
+    assert "limsai/packages/profiles/SPN-AURORA.yaml" in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "limsai = limsai.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
