@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import import_module
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -59,13 +60,15 @@ class StepOutcome(BaseModel):
 @dataclass(frozen=True)
 class StepRun:
     """One execution of a step: the scoped context, the gateway (the step's only way to the LIMS),
-    the validated parameters, the milestone it runs for and the attempt number (1 = first)."""
+    the validated parameters, the milestone it runs for, the attempt number (1 = first) and the
+    deployment's work directory (sponsor profile overrides, output files; None in unit tests)."""
 
     context: ClientProjectContext
     gateway: ScopedGateway
     params: BaseModel
     milestone: str = ""
     attempt: int = 1
+    workdir: Path | None = None
 
 
 class InvalidStep(ValueError):

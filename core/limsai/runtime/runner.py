@@ -119,6 +119,7 @@ class StepRunner:
                     params=params,
                     milestone=request.milestone,
                     attempt=job.attempts,
+                    workdir=self.workdir,
                 )
             )
             gateway.audit_event(

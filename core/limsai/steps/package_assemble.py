@@ -1,0 +1,287 @@
+"""``package.assemble``: a sponsor-ready data package for a study milestone, drafted for review.
+
+Through the scoped gateway only, it reads the study's records, runs the checks (OOS after USP
+rounding, completeness, unjustified invalidations, calibrations, lot changes), builds the tables the
+sponsor's profile asks for (values exactly as reported unless the profile rounds), drafts the summary
+from the computed facts, and renders the package in the profile's formats (DOCX from the
+sponsor-editable template, PDF, XLSX, one CSV per table). The files and a ``manifest.json`` (study,
+sponsor, milestone, included tables, validation flags, file hashes, status DRAFT, provenance) are
+written to ``DIR/out/<study_id>/<milestone>/``; the package is attached to the study as a DRAFT and
+a review task is opened for the study director. A retry reuses the first attempt's package time, so
+the same data gives the same bytes and the LIMS hands back the first attachments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from limsai.checks.findings import Finding
+from limsai.checks.run_all import StudyData, run_checks
+from limsai.governance.drafts import MANIFEST_FILENAME, DraftFile, DraftManifest, DraftPackage
+from limsai.governance.gateway import ScopedGateway, records_hash
+from limsai.governance.policy import PHASE_WRITES, Permission
+from limsai.lims.port import Capability as C
+from limsai.model import LimsModel, SignatureMeaning, TaskRequest, utcnow
+from limsai.packages.profiles import load_profile, profile_sha256, render_package_name, slug
+from limsai.packages.render import PackageContent, RenderedTable, SignatureBlock, render_all
+from limsai.packages.tables import build_table
+from limsai.runtime.registry import StepOutcome, StepPhase, StepRun, StepSpec
+
+PREFIX = "data-package"
+OUT = "out"
+MEDIA_TYPES = {
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".pdf": "application/pdf",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".csv": "text/csv",
+}
+
+
+class PackageAssembleParams(LimsModel):
+    package_version: int = Field(default=1, ge=1, description="the package's revision at this milestone")
+    as_of: datetime | None = Field(default=None, description="date the schedule is judged at (default: now)")
+
+
+def read_study(gateway: ScopedGateway, as_of: datetime) -> tuple[StudyData, dict[str, str]]:
+    """Every record the package needs, through the gateway (each read paged and audited), with the
+    hash of each read for the provenance."""
+    reads: dict[str, Sequence[BaseModel]] = {
+        "conditions": gateway.list_conditions(),
+        "timepoints": gateway.list_timepoints(),
+        "samples": gateway.list_samples(),
+        "tests": gateway.list_tests(),
+        "results": gateway.list_results(),
+        "specifications": gateway.list_specifications(),
+        "instruments": gateway.list_instruments(),
+        "calibrations": gateway.list_calibrations(),
+        "reagent_lots": gateway.list_reagent_lots(),
+        "deviations": gateway.list_deviations(),
+    }
+    study = gateway.get_study()
+    hashes = {"study": records_hash([study]), **{name: records_hash(items) for name, items in reads.items()}}
+    data = StudyData(study=study, as_of=as_of, **{name: tuple(items) for name, items in reads.items()})  # type: ignore[arg-type]
+    return data, hashes
+
+
+def earlier_attempt(gateway: ScopedGateway) -> datetime | None:
+    """When this run's first attempt built its package (from the manifest it attached), if any."""
+    name = f"{PREFIX}/{MANIFEST_FILENAME}"
+    for doc in gateway.list_documents():
+        if (
+            doc.name == name
+            and doc.attribution is not None
+            and doc.attribution.run_id == gateway.context.run_id
+        ):
+            manifest = DraftManifest.model_validate_json(
+                gateway.get_document_content(doc.document_id, doc.version)
+            )
+            return manifest.provenance.created_at
+    return None
+
+
+def summary_paragraphs(
+    data: StudyData, findings: list[Finding], tables: list[RenderedTable], milestone: str
+) -> tuple[str, ...]:
+    """The executive summary, from computed facts only (counts, never values)."""
+    study = data.study
+    reportable = sum(1 for r in data.results if r.reportable)
+    kinds: dict[str, int] = {}
+    for f in findings:
+        kinds[f.kind.value] = kinds.get(f.kind.value, 0) + 1
+    first = (
+        f"This package covers study {study.study_id} (protocol {study.protocol_number}) at milestone "
+        f"{milestone or 'unspecified'}: {len(data.samples)} samples and {reportable} reportable results, "
+        f"presented in {len(tables)} table(s)."
+    )
+    if not findings:
+        return first, "The automated checks found nothing that needs investigation."
+    listed = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in sorted(kinds.items()))
+    return (
+        first,
+        f"The automated checks raised {len(findings)} finding(s) for review: {listed}. See the flags.",
+    )
+
+
+def run(step_run: StepRun) -> StepOutcome:
+    """Assemble, render, write and attach the package; open the review task when the phase allows."""
+    STEP.check_agent(step_run.context)
+    params = step_run.params
+    if not isinstance(params, PackageAssembleParams):
+        raise TypeError(f"package.assemble expects PackageAssembleParams, not {type(params).__name__}")
+    ctx, gateway = step_run.context, step_run.gateway
+    allowed = PHASE_WRITES[ctx.rollout_phase]
+    drafting = Permission.WRITE_DRAFTS in allowed
+    created_at = (earlier_attempt(gateway) if drafting else None) or utcnow()
+    data, inputs = read_study(gateway, params.as_of or created_at)
+    findings = run_checks(data)
+    profile = load_profile(ctx.sponsor_id, workdir=step_run.workdir, study_id=ctx.study_id)
+    milestone = step_run.milestone
+    package_name = render_package_name(
+        profile,
+        milestone=milestone or "package",
+        package_version=params.package_version,
+        sponsor_code=ctx.sponsor_id.removeprefix("SPN-"),
+        study_id=ctx.study_id,
+        protocol_number=ctx.protocol_number,
+    )
+    tables = []
+    for spec in profile.tables_for(data.study.study_type):
+        headings, rows = build_table(spec, data, profile)
+        tables.append(RenderedTable(name=spec.table, title=spec.title, headings=headings, rows=tuple(rows)))
+    flags = tuple(f.flag for f in findings)
+    content = PackageContent(
+        title=f"Data package {package_name}",
+        subtitle=f"{ctx.protocol_number} · study {ctx.study_id} · {milestone or 'no milestone'}",
+        package_name=package_name,
+        generated_at=created_at,
+        summary=summary_paragraphs(data, findings, tables, milestone),
+        tables=tuple(tables),
+        flags=flags,
+        qc_statement=profile.render_qc_statement(
+            sponsor_id=ctx.sponsor_id,
+            study_id=ctx.study_id,
+            protocol_number=ctx.protocol_number,
+            milestone=milestone,
+            package_name=package_name,
+        ),
+        signature_blocks=tuple(
+            SignatureBlock(
+                role=role.value, meaning=profile.signature_meanings.get(role, SignatureMeaning.APPROVAL).value
+            )
+            for role in profile.reviewer_roles
+        ),
+    )
+    rendered = render_all(content, [f.value for f in profile.output_formats])
+    files = [
+        DraftFile(name=Path(name).name, media_type=MEDIA_TYPES[Path(name).suffix], content=body)
+        for name, body in sorted(rendered.items())
+    ]
+    provenance = {
+        "step_id": ctx.agent.step_id,
+        "step_version": ctx.agent.step_version,
+        "run_id": ctx.run_id,
+        "inputs": inputs,
+        "templates": {
+            f"profile:{profile.sponsor_id}@{profile.version}": profile_sha256(profile),
+            "docx:package.docx": hashlib.sha256(
+                (Path(__file__).resolve().parents[1] / "packages" / "templates" / "package.docx").read_bytes()
+            ).hexdigest(),
+        },
+    }
+    facts: dict[str, Any] = {
+        "study_id": ctx.study_id,
+        "sponsor": ctx.sponsor_id,
+        "milestone": milestone,
+        "package_name": package_name,
+        "included_tables": [t.name for t in tables],
+        "validation_flags": list(flags),
+        "templates": provenance["templates"],
+    }
+    package = DraftPackage.for_run(
+        ctx, files, milestone=milestone, inputs=inputs, facts=facts, created_at=created_at
+    )
+    manifest = {
+        **{k: facts[k] for k in ("study_id", "sponsor", "milestone", "included_tables", "validation_flags")},
+        "files": [{"name": f.name, "sha256": hashlib.sha256(f.content).hexdigest()} for f in files],
+        "status": "DRAFT",
+        "provenance": provenance,
+        "draft_manifest_sha256": package.manifest_hash,
+    }
+    out_dir = write_outputs(step_run.workdir, ctx.study_id, milestone, files, manifest)
+    summary: dict[str, Any] = {
+        "tables": len(tables),
+        "files": len(files),
+        "flags": len(flags),
+        "findings_by_kind": {f.kind.value: sum(1 for g in findings if g.kind is f.kind) for f in findings},
+        "out_dir": str(out_dir) if out_dir else None,
+        "manifest_sha256": package.manifest_hash,
+    }
+    message = f"{package_name}: {len(tables)} tables, {len(files)} files, {len(flags)} flag(s)"
+    if not drafting:
+        return StepOutcome(
+            summary=summary, message=f"{message}; rollout phase {ctx.rollout_phase.value}: not attached"
+        )
+    documents = [
+        gateway.attach_draft(draft, idempotency_key=f"{ctx.run_id}:{draft.name}")
+        for draft in package.to_documents(PREFIX)
+    ]
+    drafts = [
+        {"document_id": d.document_id, "version": d.version, "name": d.name, "sha256": d.sha256}
+        for d in documents
+    ]
+    tasks: list[str] = []
+    if Permission.CREATE_TASKS in allowed:
+        signed = documents[0]
+        task = gateway.create_task(
+            TaskRequest(
+                title=f"Review data package {package_name}",
+                assignee=data.study.study_director or ctx.principal.user_id,
+                document_id=signed.document_id,
+                document_version=signed.version,
+                instructions=(
+                    f"Review the package and its {len(flags)} flag(s); e-sign the manifest "
+                    f"(sha256 {signed.sha256}) with meaning approval to allow its release to the sponsor."
+                ),
+                required_meaning=SignatureMeaning.APPROVAL.value,
+            ),
+            idempotency_key=f"{ctx.run_id}:review",
+        )
+        tasks.append(task.task_id)
+    return StepOutcome(summary=summary, drafts=drafts, tasks=tasks, message=message)
+
+
+def write_outputs(
+    workdir: Path | None, study_id: str, milestone: str, files: list[DraftFile], manifest: dict[str, Any]
+) -> Path | None:
+    """``DIR/out/<study_id>/<milestone>/``: every file, CSVs under ``tables/``, and manifest.json."""
+    if workdir is None:
+        return None
+    out = workdir / OUT / study_id / (slug(milestone) if milestone else "no-milestone")
+    (out / "tables").mkdir(parents=True, exist_ok=True)
+    for f in files:
+        target = out / "tables" / f.name if f.name.endswith(".csv") else out / f.name
+        target.write_bytes(f.content)
+    (out / "manifest.json").write_text(
+        json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    return out
+
+
+STEP = StepSpec(
+    id="package.assemble",
+    version="1.0.0",
+    title="Assemble a sponsor data package",
+    description=(
+        "A sponsor-ready data package for a study milestone: checks flag what needs investigation, tables "
+        "follow the sponsor's profile, DOCX/PDF/XLSX/CSV outputs and a manifest are drafted into the LIMS "
+        "with a review task for the study director."
+    ),
+    input_model=PackageAssembleParams,
+    permissions=frozenset(
+        {Permission.READ_DATA, Permission.READ_DOCUMENTS, Permission.WRITE_DRAFTS, Permission.CREATE_TASKS}
+    ),
+    phase=StepPhase.READ_ONLY,
+    capabilities=frozenset(
+        {
+            C.READ_STUDIES,
+            C.READ_SCHEDULE,
+            C.READ_SAMPLES,
+            C.READ_RESULTS,
+            C.READ_SPECIFICATIONS,
+            C.READ_INSTRUMENTS,
+            C.READ_REAGENTS,
+            C.READ_DEVIATIONS,
+            C.READ_DOCUMENTS,
+            C.ATTACH_DRAFTS,
+            C.CREATE_TASKS,
+        }
+    ),
+    run=run,
+)
