@@ -17,6 +17,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from importlib.resources import files as resource_files
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +25,17 @@ from pydantic import BaseModel, Field
 
 from limsai.checks.findings import Finding
 from limsai.checks.run_all import StudyData, run_checks
-from limsai.governance.drafts import MANIFEST_FILENAME, DraftFile, DraftManifest, DraftPackage
+from limsai.governance.drafts import DraftFile, DraftPackage
 from limsai.governance.gateway import ScopedGateway, records_hash
 from limsai.governance.policy import PHASE_WRITES, Permission
 from limsai.lims.port import Capability as C
 from limsai.model import LimsModel, SignatureMeaning, TaskRequest, utcnow
 from limsai.packages.profiles import load_profile, profile_sha256, render_package_name, slug
 from limsai.packages.render import PackageContent, RenderedTable, SignatureBlock, render_all
+from limsai.packages.render_docx import TEMPLATE_NAME
 from limsai.packages.tables import build_table
 from limsai.runtime.registry import StepOutcome, StepPhase, StepRun, StepSpec
+from limsai.steps._drafting import earlier_attempt
 
 PREFIX = "data-package"
 OUT = "out"
@@ -70,22 +73,6 @@ def read_study(gateway: ScopedGateway, as_of: datetime) -> tuple[StudyData, dict
     return data, hashes
 
 
-def earlier_attempt(gateway: ScopedGateway) -> datetime | None:
-    """When this run's first attempt built its package (from the manifest it attached), if any."""
-    name = f"{PREFIX}/{MANIFEST_FILENAME}"
-    for doc in gateway.list_documents():
-        if (
-            doc.name == name
-            and doc.attribution is not None
-            and doc.attribution.run_id == gateway.context.run_id
-        ):
-            manifest = DraftManifest.model_validate_json(
-                gateway.get_document_content(doc.document_id, doc.version)
-            )
-            return manifest.provenance.created_at
-    return None
-
-
 def summary_paragraphs(
     data: StudyData, findings: list[Finding], tables: list[RenderedTable], milestone: str
 ) -> tuple[str, ...]:
@@ -118,7 +105,7 @@ def run(step_run: StepRun) -> StepOutcome:
     ctx, gateway = step_run.context, step_run.gateway
     allowed = PHASE_WRITES[ctx.rollout_phase]
     drafting = Permission.WRITE_DRAFTS in allowed
-    created_at = (earlier_attempt(gateway) if drafting else None) or utcnow()
+    created_at = (earlier_attempt(gateway, PREFIX) if drafting else None) or utcnow()
     data, inputs = read_study(gateway, params.as_of or created_at)
     findings = run_checks(data)
     profile = load_profile(ctx.sponsor_id, workdir=step_run.workdir, study_id=ctx.study_id)
@@ -170,8 +157,8 @@ def run(step_run: StepRun) -> StepOutcome:
         "inputs": inputs,
         "templates": {
             f"profile:{profile.sponsor_id}@{profile.version}": profile_sha256(profile),
-            "docx:package.docx": hashlib.sha256(
-                (Path(__file__).resolve().parents[1] / "packages" / "templates" / "package.docx").read_bytes()
+            f"docx:{TEMPLATE_NAME}": hashlib.sha256(
+                resource_files("limsai.packages").joinpath("templates", TEMPLATE_NAME).read_bytes()
             ).hexdigest(),
         },
     }

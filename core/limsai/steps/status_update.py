@@ -36,13 +36,13 @@ import calendar
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from limsai.governance.drafts import MANIFEST_FILENAME, DraftFile, DraftManifest, DraftPackage
+from limsai.governance.drafts import DraftFile, DraftPackage
 from limsai.governance.gateway import ScopedGateway, records_hash
 from limsai.governance.policy import PHASE_WRITES, Permission
 from limsai.lims.port import Capability
@@ -61,6 +61,7 @@ from limsai.model import (
     utcnow,
 )
 from limsai.runtime.registry import StepOutcome, StepPhase, StepRun, StepSpec
+from limsai.steps._drafting import earlier_attempt
 
 PREFIX = "status-update"
 FORMAT = "limsai.status-update/1"
@@ -292,17 +293,6 @@ def render_markdown(facts: dict[str, Any]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def earlier_attempt(gateway: ScopedGateway) -> datetime | None:
-    """When this run's first attempt built its package (from the manifest it attached), if any."""
-    name = f"{PREFIX}/{MANIFEST_FILENAME}"
-    run_id = gateway.context.run_id
-    for doc in gateway.list_documents():
-        if doc.name == name and doc.attribution is not None and doc.attribution.run_id == run_id:
-            content = gateway.get_document_content(doc.document_id, doc.version)
-            return DraftManifest.model_validate_json(content).provenance.created_at
-    return None
-
-
 def run(step_run: StepRun) -> StepOutcome:
     """Compute the study's status; attach it as a draft with a review task when the phase allows."""
     STEP.check_agent(step_run.context)
@@ -312,7 +302,7 @@ def run(step_run: StepRun) -> StepOutcome:
     ctx, gateway = step_run.context, step_run.gateway
     allowed = PHASE_WRITES[ctx.rollout_phase]
     drafting = Permission.WRITE_DRAFTS in allowed
-    created_at = (earlier_attempt(gateway) if drafting else None) or utcnow()
+    created_at = (earlier_attempt(gateway, PREFIX) if drafting else None) or utcnow()
     as_of = params.as_of or created_at.date()
     inputs = Inputs.read(gateway)
     facts = compute_facts(inputs, as_of)
