@@ -23,3 +23,12 @@ class ForbiddenOperation(GovernanceError):
 
 class AttributionMismatch(GovernanceError):
     """A draft claims an author (step, run, model, prompt, principal) other than the running context."""
+
+
+class ReleaseRefused(GovernanceError):
+    """A package may not be released: no valid human approval binds its manifest, a required sign-off
+    is missing, or the stored package differs from what was signed. ``reasons`` says each why."""
+
+    def __init__(self, message: str, reasons: list[str]) -> None:
+        self.reasons = list(reasons)
+        super().__init__(message)

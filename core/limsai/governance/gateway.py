@@ -9,7 +9,11 @@ It wraps any :class:`~limsai.lims.port.LimsAdapter` for one :class:`ClientProjec
 * blinded fields (randomisation, treatment assignment) are removed unless the principal is unblinded;
 * writes are refused unless the rollout phase allows them, and a draft must carry the context's own
   attribution; what comes back must be a DRAFT;
-* there is no way to sign, approve, release or delete: those methods exist only to refuse and audit.
+* there is no way to sign, approve, release or delete: those methods exist only to refuse and audit;
+  ``record_release`` records a release a human's approval e-signature already made, once the
+  gateway itself has checked that signature against the stored package;
+* prompts come only from the approved registry (``approved_prompt``), and name themselves in the
+  attribution of everything the run drafts after.
 
 Each call writes one audit entry (reads: the count and a sha256 of what was returned, never rows).
 """
@@ -17,7 +21,7 @@ Each call writes one audit entry (reads: the count and a sha256 of what was retu
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn, TypeVar
 
 from pydantic import BaseModel
@@ -31,8 +35,10 @@ from limsai.governance.errors import (
     PermissionDenied,
     PhaseForbids,
 )
+from limsai.governance.gateway_release import ReleaseOutcome, record_release
 from limsai.governance.identity import ActorType
 from limsai.governance.policy import PHASE_WRITES, WRITE_PERMISSIONS, GovernancePolicy, Permission
+from limsai.governance.prompts import ApprovedPrompt, AuditContext, PromptRegistry
 from limsai.lims.errors import LimsError, LimsRejected, ScopeViolation
 from limsai.lims.port import LimsAdapter
 from limsai.model import (
@@ -48,8 +54,10 @@ from limsai.model import (
     ReagentLot,
     Result,
     ReviewTask,
+    Role,
     Sample,
     Signature,
+    SignatureMeaning,
     Specification,
     Study,
     TaskRequest,
@@ -340,6 +348,28 @@ class ScopedGateway:
             details={"idempotency_key": idempotency_key},
         )
         return created
+
+    def record_release(
+        self,
+        manifest_document_id: str,
+        version: int | None = None,
+        *,
+        required: Mapping[Role, SignatureMeaning] | None = None,
+    ) -> ReleaseOutcome:
+        """Record in the LIMS the release a human's approval e-signature made, after checking it
+        (see :mod:`limsai.governance.gateway_release`); :class:`ReleaseRefused` otherwise."""
+        return record_release(self, manifest_document_id, version, required=required)
+
+    # -- approved prompts ------------------------------------------------------------------------------
+    def approved_prompt(self, prompt_id: str, version: str | None = None) -> ApprovedPrompt:
+        """The approved template ``prompt_id`` (latest approved version unless ``version``), checked
+        against its registered sha256; the load (or refusal) is audited under this run, and from
+        here on the run's agent identity, and so every draft's attribution, names the prompt."""
+        prompt = PromptRegistry.load().get(
+            prompt_id, version, audit=self._audit, actor=AuditContext.for_run(self.context)
+        )
+        self.context = self.context.model_copy(update={"agent": prompt.stamp(self.context.agent)})
+        return prompt
 
     # -- run lifecycle --------------------------------------------------------------------------------
     def audit_event(self, action: str, *, reason: str = "", **details: Any) -> None:

@@ -2,7 +2,9 @@
 
 The mapping is configuration (deployment settings carry a :class:`GovernancePolicy`); the defaults
 below follow a CRO's usual split of duties. Signing, approving, releasing and deleting are not
-permissions at all: no AI step can be granted them.
+permissions at all: no AI step can be granted them. ``release.record`` is not a release: it lets a
+step record in the LIMS the release that a human's approval e-signature on the manifest has already
+made, after the governance layer has checked that signature (write-back phase only).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class Permission(StrEnum):
     WRITE_DRAFTS = "drafts.write"
     CREATE_TASKS = "tasks.create"
     WRITE_DATA = "data.write"
+    RECORD_RELEASE = "release.record"
 
 
 class RolloutPhase(StrEnum):
@@ -31,7 +34,9 @@ class RolloutPhase(StrEnum):
     WRITE_BACK = "write-back"
 
 
-WRITE_PERMISSIONS = frozenset({Permission.WRITE_DRAFTS, Permission.CREATE_TASKS, Permission.WRITE_DATA})
+WRITE_PERMISSIONS = frozenset(
+    {Permission.WRITE_DRAFTS, Permission.CREATE_TASKS, Permission.WRITE_DATA, Permission.RECORD_RELEASE}
+)
 
 PHASE_WRITES: dict[RolloutPhase, frozenset[Permission]] = {
     RolloutPhase.READ_ONLY: frozenset(),
@@ -39,12 +44,14 @@ PHASE_WRITES: dict[RolloutPhase, frozenset[Permission]] = {
     RolloutPhase.WRITE_BACK: WRITE_PERMISSIONS,
 }
 """Writes each phase allows: read-only none; review-assisted drafts and review tasks (every output
-waits for a human); write-back also structured data (e.g. samples logged in from a form)."""
+waits for a human); write-back also structured data (e.g. samples logged in from a form) and the
+recording of releases a human signed."""
 
 _READS = frozenset({Permission.READ_DATA, Permission.READ_DOCUMENTS})
 DEFAULT_ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.STUDY_DIRECTOR: frozenset(Permission),
-    Role.PROJECT_MANAGER: _READS | {Permission.WRITE_DRAFTS, Permission.CREATE_TASKS},
+    Role.PROJECT_MANAGER: _READS
+    | {Permission.WRITE_DRAFTS, Permission.CREATE_TASKS, Permission.RECORD_RELEASE},
     Role.ANALYST: _READS | {Permission.WRITE_DRAFTS, Permission.WRITE_DATA},
     Role.QA_REVIEWER: _READS | {Permission.READ_AUDIT_TRAIL},
     Role.LIMS_ADMIN: frozenset({Permission.READ_AUDIT_TRAIL}),

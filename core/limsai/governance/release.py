@@ -6,7 +6,9 @@ only if its meaning is approval, its signer is a known, active human holding a r
 entitled to the sponsor, its printed name is the signer's name and it binds exactly this manifest's
 sha256. A signature copied from another record, or a manifest changed by one byte, does not match.
 :func:`verify_package` adds the other half of the binding: the stored manifest must hash to what
-was signed and every stored file must match the size and sha256 the manifest lists. Each signature
+was signed and every stored file must match the size and sha256 the manifest lists. A sponsor may
+require more sign-offs (e.g. QA review as well as the study director's approval): each must be a
+valid signature of the same manifest by a holder of that role with that meaning. Each signature
 that does not count is explained, so a reviewer or inspector can see why nothing was released.
 """
 
@@ -51,17 +53,17 @@ def manifestation(signature: Signature) -> str:
     return f"{_VERBS[signature.meaning]} by {who} on {when} — meaning: {signature.meaning.value}"
 
 
-def signature_problems(
+def _binding_problems(
     signature: Signature,
     manifest_hash: str,
     signers: Mapping[str, Principal],
-    reviewer_roles: frozenset[Role],
-    document_id: str | None = None,
-) -> list[str]:
-    """Every reason ``signature`` cannot release the manifest with ``manifest_hash`` (empty if it can)."""
+    document_id: str | None,
+    reviewer_roles: frozenset[Role] | None = None,
+) -> tuple[list[str], Principal | None]:
+    """Every reason ``signature`` is not a valid e-signature of this manifest by a known, active,
+    entitled human (holding one of ``reviewer_roles``, when given) under his own printed name, and
+    the signer. The meaning is not judged here."""
     problems: list[str] = []
-    if signature.meaning is not SignatureMeaning.APPROVAL:
-        problems.append(f"its meaning is {signature.meaning.value}, not approval")
     if signature.content_sha256 != manifest_hash:
         problems.append(
             f"it binds content sha256 {signature.content_sha256}, not this manifest ({manifest_hash}): "
@@ -74,21 +76,64 @@ def signature_problems(
         problems.append(f"signer {signature.signer} is an AI or system principal; only a human may sign")
     if principal is None:
         problems.append(f"signer {signature.signer} is not a known LIMS user")
-        return problems
+        return problems, None
     if principal.user_id != signature.signer:
         problems.append(f"signer {signature.signer} maps to the user record of {principal.user_id}")
     if not principal.active:
         problems.append(f"signer {signature.signer} is inactive")
     elif not principal.may_see(signature.sponsor_id):
         problems.append(f"signer {signature.signer} is not authorised for sponsor {signature.sponsor_id}")
-    if not any(principal.has_role(role) for role in reviewer_roles):
+    if reviewer_roles is not None and not any(principal.has_role(role) for role in reviewer_roles):
         wanted = ", ".join(sorted(role.value for role in reviewer_roles)) or "(none configured)"
         problems.append(f"signer {signature.signer} holds no reviewer role ({wanted})")
     if signature.printed_name != principal.display_name:
         problems.append(
             f"printed name {signature.printed_name!r} is not the signer's name {principal.display_name!r}"
         )
+    return problems, principal
+
+
+def signature_problems(
+    signature: Signature,
+    manifest_hash: str,
+    signers: Mapping[str, Principal],
+    reviewer_roles: frozenset[Role],
+    document_id: str | None = None,
+) -> list[str]:
+    """Every reason ``signature`` cannot release the manifest with ``manifest_hash`` (empty if it can)."""
+    problems: list[str] = []
+    if signature.meaning is not SignatureMeaning.APPROVAL:
+        problems.append(f"its meaning is {signature.meaning.value}, not approval")
+    problems.extend(_binding_problems(signature, manifest_hash, signers, document_id, reviewer_roles)[0])
     return problems
+
+
+def missing_signoffs(
+    manifest_hash: str,
+    signatures: Sequence[Signature],
+    signers: Mapping[str, Principal],
+    required: Mapping[Role, SignatureMeaning],
+    document_id: str | None = None,
+) -> list[str]:
+    """One line per sign-off the sponsor requires (role -> meaning) that no valid signature of this
+    manifest gives: the signature must bind the manifest, be by a human holding that role, and carry
+    that meaning."""
+    missing: list[str] = []
+    for role, meaning in sorted(required.items()):
+        given = False
+        for signature in signatures:
+            if signature.meaning is not meaning:
+                continue
+            problems, principal = _binding_problems(signature, manifest_hash, signers, document_id)
+            if not problems and principal is not None and principal.has_role(role):
+                given = True
+                break
+        if not given:
+            missing.append(
+                f"the sponsor requires a {meaning.value} e-signature by a {role.value}; "
+                "none binds this manifest"
+            )
+    return missing
 
 
 def verify_release(
@@ -98,10 +143,12 @@ def verify_release(
     *,
     reviewer_roles: frozenset[Role] = DEFAULT_REVIEWER_ROLES,
     document_id: str | None = None,
+    required: Mapping[Role, SignatureMeaning] | None = None,
 ) -> ReleaseDecision:
-    """Released when at least one signature passes every check; the earliest such signature is
-    the one that releases. ``signers`` maps user id to the LIMS user; ``document_id``, when given,
-    also requires the signature to sit on that manifest document."""
+    """Released when at least one signature passes every check and every sign-off in ``required``
+    (role -> meaning, e.g. the sponsor profile's reviewers) is given; the earliest approval that
+    passes is the one that releases. ``signers`` maps user id to the LIMS user; ``document_id``,
+    when given, also requires the signatures to sit on that manifest document."""
     if not _SHA256.match(manifest_hash):
         raise ValueError(f"manifest_hash {manifest_hash!r} is not 64 lowercase hex digits")
     reasons: list[str] = []
@@ -112,11 +159,15 @@ def verify_release(
             reasons.append(f"signature {signature.signature_id} does not count: " + "; ".join(problems))
         else:
             valid.append(signature)
-    if not valid:
+    missing = missing_signoffs(manifest_hash, signatures, signers, required or {}, document_id)
+    if not valid or missing:
         if not signatures:
             reasons.append("no signature has been captured on the manifest")
+        reasons.extend(missing)
         reasons.append(
             "not released: no approval e-signature by an authorised human reviewer binds this manifest"
+            if not valid
+            else "not released: a sign-off the sponsor requires is missing"
         )
         return ReleaseDecision(released=False, reasons=reasons)
     chosen = min(valid, key=lambda s: s.signed_at)
@@ -155,12 +206,18 @@ def verify_package(
     *,
     reviewer_roles: frozenset[Role] = DEFAULT_REVIEWER_ROLES,
     document_id: str | None = None,
+    required: Mapping[Role, SignatureMeaning] | None = None,
 ) -> ReleaseDecision:
     """:func:`verify_release` on the stored manifest's own hash, refused as well when the stored
     manifest or files do not match what the manifest lists."""
     manifest_hash = hashlib.sha256(manifest_bytes).hexdigest()
     decision = verify_release(
-        manifest_hash, signatures, signers, reviewer_roles=reviewer_roles, document_id=document_id
+        manifest_hash,
+        signatures,
+        signers,
+        reviewer_roles=reviewer_roles,
+        document_id=document_id,
+        required=required,
     )
     problems = content_problems(manifest_bytes, files)
     if not problems:

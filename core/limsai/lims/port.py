@@ -10,7 +10,7 @@ Rules every implementation keeps (the conformance suite checks them):
 * Reads are paged inside the adapter: "all results of study S" costs O(pages) LIMS calls, never one
   call per sample.
 * ``attach_draft`` and ``create_task`` are idempotent on their key: a retry returns the first
-  record and writes nothing more.
+  record and writes nothing more; ``release_documents`` leaves released versions as they are.
 * Errors are the typed ones of :mod:`limsai.lims.errors`.
 * Each adapter declares its :class:`Capability` set; :func:`require` fails clearly on a missing one.
 """
@@ -33,6 +33,7 @@ from limsai.model import (
     LimsModel,
     Principal,
     ReagentLot,
+    ReleaseRequest,
     Result,
     ReviewTask,
     Sample,
@@ -82,6 +83,7 @@ class Capability(StrEnum):
     CREATE_TASKS = "tasks.create"
     READ_SIGNATURES = "signatures.read"
     RECORD_SIGNATURES = "signatures.record"
+    RELEASE_DOCUMENTS = "documents.release"
     READ_AUDIT_TRAIL = "audit_trail.read"
     READ_USERS = "users.read"
 
@@ -164,6 +166,13 @@ class LimsAdapter(Protocol):
 
     def record_signature(self, scope: StudyScope, request: SignatureRequest) -> Signature:
         """Record a human e-signature the LIMS captured; it must bind the version's sha256."""
+        ...
+
+    def release_documents(self, scope: StudyScope, request: ReleaseRequest) -> list[Document]:
+        """Mark every listed document version RELEASED, allowed by ``request.signature_id``: an
+        approval e-signature on one of the listed versions that binds its sha256. Each listed
+        version must hold the sha256 given and be neither superseded nor rejected. All or nothing,
+        and idempotent: versions already released stay as they are."""
         ...
 
     # -- the LIMS's own audit trail and its users ---------------------------------------------

@@ -2,7 +2,8 @@
 LIMS's own audit trail.
 
 A draft written by limsai is always ``DocumentStatus.DRAFT`` and carries its AI attribution; only a
-human e-signature (bound to the content's sha256, 21 CFR 11.70) can move it on.
+human e-signature (bound to the content's sha256, 21 CFR 11.70) can move it on. A package is marked
+RELEASED only after the release check has found a human approval signature on its manifest.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class DocumentStatus(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     SUPERSEDED = "superseded"
+    RELEASED = "released"
 
 
 class AiAttribution(LimsModel):
@@ -168,6 +170,26 @@ class Signature(LimsModel):
     signed_at: UtcDatetime
     meaning: SignatureMeaning
     content_sha256: str = Field(pattern=SHA256_PATTERN)
+
+
+class DocumentRef(LimsModel):
+    """One exact document version, named with the content hash the caller expects it to hold."""
+
+    document_id: Identifier
+    version: int = Field(ge=1)
+    sha256: str = Field(pattern=SHA256_PATTERN)
+
+
+class ReleaseRequest(LimsModel):
+    """Mark a signed package released: every document version of the package, the human approval
+    e-signature that allows it (it must sit on one of those documents and bind its content), and
+    the person who asked for the release."""
+
+    signature_id: Identifier
+    documents: tuple[DocumentRef, ...] = Field(min_length=1)
+    released_by: Identifier
+    reason: NonEmptyStr
+    details: dict[str, Any] = Field(default_factory=dict)
 
 
 class AuditEvent(LimsModel):

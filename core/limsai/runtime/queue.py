@@ -7,9 +7,12 @@ Guarantees
 ----------
 * **At most one job per request.** A :class:`RunRequest` has an :meth:`~RunRequest.idempotency_key`
   derived from ``lims``, ``record``, ``step`` and ``milestone`` (not from ``parameters`` or
-  ``requested_by``). Submitting a request whose key is already known returns the existing job, in
-  whatever state it is in, and writes nothing -- also when that job FAILED or was CANCELLED. Running
-  a step again for the same record therefore needs a new key: a different ``milestone``.
+  ``requested_by``). Submitting a request whose key is already known returns the existing job and
+  writes nothing while that job is QUEUED, RUNNING or SUCCEEDED. A job that FAILED or was CANCELLED
+  gives its key up on resubmission: the old row keeps ``<key>:<run_id>`` as history and a new job
+  is queued, so a user can run a refused step again once the cause is fixed (e.g. a release
+  refused for want of a signature, asked again after the study director signed). Running a step
+  that SUCCEEDED again for the same record needs a new key: a different ``milestone``.
 * **At-least-once execution with leases.** :meth:`JobQueue.claim` leases a job to one worker for
   ``lease_seconds``; the worker extends the lease with :meth:`JobQueue.heartbeat`. If the worker dies,
   the lease expires and the next claim hands the job to another worker (that reclaim counts as an
@@ -210,13 +213,19 @@ class JobQueue:
 
     def submit(self, request: RunRequest) -> tuple[Job, bool]:
         """Queue ``request``; returns ``(job, created)``. A known idempotency key returns the existing
-        job unchanged (whatever its state) with ``created=False``."""
+        job unchanged with ``created=False``, unless that job FAILED or was CANCELLED: then its key
+        is retired to ``<key>:<run_id>`` and a new job is queued."""
         key = request.idempotency_key()
         now = to_db(self.now())
         with self._db.write() as conn:
             row = conn.execute("SELECT * FROM jobs WHERE idempotency_key = ?", (key,)).fetchone()
             if row is not None:
-                return _job(row), False
+                if row["state"] not in (JobState.FAILED.value, JobState.CANCELLED.value):
+                    return _job(row), False
+                conn.execute(
+                    "UPDATE jobs SET idempotency_key = ? WHERE run_id = ?",
+                    (f"{key}:{row['run_id']}", row["run_id"]),
+                )
             run_id = f"run-{uuid.uuid4().hex}"
             conn.execute(
                 "INSERT INTO jobs (run_id, idempotency_key, request, state, attempts, max_attempts,"

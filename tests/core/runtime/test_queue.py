@@ -111,7 +111,7 @@ def test_different_milestone_is_a_new_job(queue: JobQueue) -> None:
     assert queue.counts()["queued"] == 2
 
 
-def test_a_failed_or_cancelled_job_is_returned_as_is_on_resubmission(queue: JobQueue) -> None:
+def test_a_failed_or_cancelled_job_gives_its_key_to_a_resubmission(queue: JobQueue) -> None:
     failed, _ = queue.submit(request(milestone="T3M"))
     queue.claim("w1")
     queue.fail(failed.run_id, "w1", "LimsRejected: no", transient=False)
@@ -119,10 +119,14 @@ def test_a_failed_or_cancelled_job_is_returned_as_is_on_resubmission(queue: JobQ
     queue.cancel(cancelled.run_id)
 
     again, created = queue.submit(request(milestone="T3M"))
-    assert (again.run_id, again.state, created) == (failed.run_id, JobState.FAILED, False)
-    again, created = queue.submit(request(milestone="T6M"))
-    assert (again.run_id, again.state, created) == (cancelled.run_id, JobState.CANCELLED, False)
-    assert queue.find(request(milestone="T3M")) == queue.get(failed.run_id)
+    assert created is True and again.run_id != failed.run_id and again.state is JobState.QUEUED
+    assert queue.get(failed.run_id).state is JobState.FAILED  # the refused run stays as history
+    assert queue.find(request(milestone="T3M")) == again
+    once_more, created = queue.submit(request(milestone="T3M"))
+    assert (once_more.run_id, created) == (again.run_id, False)  # a queued job is not doubled
+    renewed, created = queue.submit(request(milestone="T6M"))
+    assert created is True and renewed.run_id != cancelled.run_id
+    assert queue.get(cancelled.run_id).state is JobState.CANCELLED
     assert queue.find(request(milestone="T9M")) is None
 
 

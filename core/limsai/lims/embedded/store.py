@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from limsai.lims.embedded.base import scope_clause
 from limsai.lims.embedded.connection import BUSY_TIMEOUT_S, Database
-from limsai.lims.embedded.records import RecordsMixin
+from limsai.lims.embedded.releasing import ReleaseMixin
 from limsai.lims.embedded.schema import DDL, ENTITIES, SCHEMA_VERSION, Entity
 from limsai.lims.errors import LimsRejected, NotFound
 from limsai.lims.port import ALL_CAPABILITIES, Capability, Scope, StudyScope
@@ -45,7 +45,7 @@ M = TypeVar("M", bound=BaseModel)
 DEFAULT_PAGE_SIZE = 1000
 
 
-class EmbeddedLims(RecordsMixin):
+class EmbeddedLims(ReleaseMixin):
     """limsai's reference LIMS on one SQLite file (``DIR/lims.db`` by convention)."""
 
     vendor = "embedded"
