@@ -4,11 +4,14 @@ Through the scoped gateway only, it reads the study's records, runs the checks (
 rounding, completeness, unjustified invalidations, calibrations, lot changes), builds the tables the
 sponsor's profile asks for (values exactly as reported unless the profile rounds), drafts the summary
 from the computed facts, and renders the package in the profile's formats (DOCX from the
-sponsor-editable template, PDF, XLSX, one CSV per table). The files and a ``manifest.json`` (study,
-sponsor, milestone, included tables, validation flags, file hashes, status DRAFT, provenance) are
-written to ``DIR/out/<study_id>/<milestone>/``; the package is attached to the study as a DRAFT and
-a review task is opened for the study director. A retry reuses the first attempt's package time, so
-the same data gives the same bytes and the LIMS hands back the first attachments.
+sponsor-editable template, PDF, XLSX, one CSV per table). The executive summary is drafted from
+counts only, through the approved template the drafter names (loaded via the gateway, so the load
+is audited and the draft is attributed to the template's version and hash). The files and a
+``manifest.json`` (study, sponsor, milestone, included tables, validation flags, file hashes,
+status DRAFT, provenance) are written to ``DIR/out/<study_id>/<milestone>/``; the package is
+attached to the study as a DRAFT under ``data-package/<milestone>/`` and a review task is opened
+for the study director. A retry reuses the first attempt's package time, so the same data gives the
+same bytes and the LIMS hands back the first attachments.
 """
 
 from __future__ import annotations
@@ -23,13 +26,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from limsai.ai.drafting import DeterministicDrafter, paragraphs
 from limsai.checks.findings import Finding
 from limsai.checks.run_all import StudyData, run_checks
 from limsai.governance.drafts import DraftFile, DraftPackage
 from limsai.governance.gateway import ScopedGateway, records_hash
 from limsai.governance.policy import PHASE_WRITES, Permission
 from limsai.lims.port import Capability as C
-from limsai.model import LimsModel, SignatureMeaning, TaskRequest, utcnow
+from limsai.model import DeviationStatus, LimsModel, SignatureMeaning, TaskRequest, utcnow
 from limsai.packages.profiles import load_profile, profile_sha256, render_package_name, slug
 from limsai.packages.render import PackageContent, RenderedTable, SignatureBlock, render_all
 from limsai.packages.render_docx import TEMPLATE_NAME
@@ -73,27 +77,33 @@ def read_study(gateway: ScopedGateway, as_of: datetime) -> tuple[StudyData, dict
     return data, hashes
 
 
-def summary_paragraphs(
+SUMMARY_TASK = "package_executive_summary"
+
+
+def summary_facts(
     data: StudyData, findings: list[Finding], tables: list[RenderedTable], milestone: str
-) -> tuple[str, ...]:
-    """The executive summary, from computed facts only (counts, never values)."""
+) -> dict[str, Any]:
+    """What the executive summary may say: identifiers and counts computed here, never values."""
     study = data.study
-    reportable = sum(1 for r in data.results if r.reportable)
     kinds: dict[str, int] = {}
     for f in findings:
         kinds[f.kind.value] = kinds.get(f.kind.value, 0) + 1
-    first = (
-        f"This package covers study {study.study_id} (protocol {study.protocol_number}) at milestone "
-        f"{milestone or 'unspecified'}: {len(data.samples)} samples and {reportable} reportable results, "
-        f"presented in {len(tables)} table(s)."
-    )
-    if not findings:
-        return first, "The automated checks found nothing that needs investigation."
-    listed = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in sorted(kinds.items()))
-    return (
-        first,
-        f"The automated checks raised {len(findings)} finding(s) for review: {listed}. See the flags.",
-    )
+    return {
+        "study_id": study.study_id,
+        "protocol_number": study.protocol_number,
+        "milestone": milestone or "unspecified",
+        "samples": len(data.samples),
+        "reportable_results": sum(1 for r in data.results if r.reportable),
+        "tables": len(tables),
+        "findings": len(findings),
+        "findings_by_kind": [f"{n} {kind.replace('_', ' ')}" for kind, n in sorted(kinds.items())],
+        "open_deviations": sum(1 for d in data.deviations if d.status is not DeviationStatus.CLOSED),
+    }
+
+
+def package_prefix(milestone: str) -> str:
+    """Where a milestone's package sits among the study's documents: ``data-package/<milestone>``."""
+    return f"{PREFIX}/{slug(milestone) if milestone else 'no-milestone'}"
 
 
 def run(step_run: StepRun) -> StepOutcome:
@@ -105,7 +115,8 @@ def run(step_run: StepRun) -> StepOutcome:
     ctx, gateway = step_run.context, step_run.gateway
     allowed = PHASE_WRITES[ctx.rollout_phase]
     drafting = Permission.WRITE_DRAFTS in allowed
-    created_at = (earlier_attempt(gateway, PREFIX) if drafting else None) or utcnow()
+    prefix = package_prefix(step_run.milestone)
+    created_at = (earlier_attempt(gateway, prefix) if drafting else None) or utcnow()
     data, inputs = read_study(gateway, params.as_of or created_at)
     findings = run_checks(data)
     profile = load_profile(ctx.sponsor_id, workdir=step_run.workdir, study_id=ctx.study_id)
@@ -123,12 +134,16 @@ def run(step_run: StepRun) -> StepOutcome:
         headings, rows = build_table(spec, data, profile)
         tables.append(RenderedTable(name=spec.table, title=spec.title, headings=headings, rows=tuple(rows)))
     flags = tuple(f.flag for f in findings)
+    drafter = DeterministicDrafter()
+    summary_prompt = gateway.approved_prompt(drafter.prompt_id(SUMMARY_TASK))
+    ctx = gateway.context  # now attributed to the approved prompt as well
+    facts_for_summary = summary_facts(data, findings, tables, milestone)
     content = PackageContent(
         title=f"Data package {package_name}",
         subtitle=f"{ctx.protocol_number} · study {ctx.study_id} · {milestone or 'no milestone'}",
         package_name=package_name,
         generated_at=created_at,
-        summary=summary_paragraphs(data, findings, tables, milestone),
+        summary=paragraphs(drafter.draft(summary_prompt, facts_for_summary)),
         tables=tuple(tables),
         flags=flags,
         qc_statement=profile.render_qc_statement(
@@ -156,6 +171,7 @@ def run(step_run: StepRun) -> StepOutcome:
         "run_id": ctx.run_id,
         "inputs": inputs,
         "templates": {
+            f"prompt:{summary_prompt.id}@{summary_prompt.version}": summary_prompt.sha256,
             f"profile:{profile.sponsor_id}@{profile.version}": profile_sha256(profile),
             f"docx:{TEMPLATE_NAME}": hashlib.sha256(
                 resource_files("limsai.packages").joinpath("templates", TEMPLATE_NAME).read_bytes()
@@ -169,6 +185,7 @@ def run(step_run: StepRun) -> StepOutcome:
         "package_name": package_name,
         "included_tables": [t.name for t in tables],
         "validation_flags": list(flags),
+        "summary_facts": facts_for_summary,
         "templates": provenance["templates"],
     }
     package = DraftPackage.for_run(
@@ -197,7 +214,7 @@ def run(step_run: StepRun) -> StepOutcome:
         )
     documents = [
         gateway.attach_draft(draft, idempotency_key=f"{ctx.run_id}:{draft.name}")
-        for draft in package.to_documents(PREFIX)
+        for draft in package.to_documents(prefix)
     ]
     drafts = [
         {"document_id": d.document_id, "version": d.version, "name": d.name, "sha256": d.sha256}
