@@ -1,7 +1,17 @@
-"""What ``limsai demo`` does: seed the reference LIMS once, run ``status.update`` for every study
-through the job queue (each on behalf of its study director, through the scoped gateway, audited,
-its draft and review task attached to the LIMS), then verify the audit log — the path a click in a
-LIMS takes, shown end to end on the embedded LIMS."""
+"""What ``limsai demo`` does: the path a click in a LIMS takes, shown end to end on the embedded LIMS.
+
+1. Seed the reference LIMS once (a second demo reuses it) and give the demo deployment a
+   ``limsai.toml`` in the write-back phase, so that a release can be shown.
+2. Through the job queue, on behalf of each study's director and for the milestone it has reached:
+   ``status.update`` and ``package.assemble`` for every study (scoped gateway, audited, drafts and
+   review tasks attached to the LIMS).
+3. The director of one study e-signs its package manifest with his password (what
+   ``limsai lims sign`` does), and ``package.release`` marks it released; releasing a package nobody
+   signed is refused, with the reason.
+4. ``audit verify`` on the audit log, which ends on a signed checkpoint.
+
+A second demo run finds every run by its idempotency key and writes nothing new to the LIMS.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +21,30 @@ from typing import Any
 
 from limsai.workdir import SCENARIO_MANIFEST, WorkdirError, lims_path, open_lims
 
-DEMO_STEP = "status.update"
 DEMO_LOG = "limsai-demo.jsonl"
+DEMO_CONFIG = """# Written by `limsai demo`: the demo deployment runs in the write-back phase so that it
+# can show a package release. A real deployment starts in read-only or review-assisted.
+rollout_phase = "write-back"
+"""
+RELEASED_STUDY = "AUR-STB-014"
+UNSIGNED_STUDY = "AUR-PK-007"
 
 
-def run_status_updates(workdir: Path) -> list[dict[str, Any]]:
-    """Queue ``status.update`` for every study (as its study director, for the milestone it has
-    reached), work the queue, sign an audit checkpoint; one row per run. A second demo run finds the
-    same runs by their idempotency keys and writes nothing new."""
+def ensure_demo_config(workdir: Path) -> None:
+    """Write the demo's ``limsai.toml`` unless the work directory already has one."""
+    from limsai.runtime.settings import CONFIG_FILE
+
+    config = workdir / CONFIG_FILE
+    if not config.exists():
+        config.write_text(DEMO_CONFIG, encoding="utf-8")
+
+
+def run_requests(workdir: Path, requests: list[Any]) -> list[Any]:
+    """Submit ``requests`` (RunRequest) to the work directory's queue, work it, and return the jobs
+    in order; the audit log ends on a signed checkpoint."""
     from limsai.governance.audit_log import AuditLog
-    from limsai.lims.port import Scope
-    from limsai.model import MilestoneStatus
     from limsai.runtime.logs import configure
-    from limsai.runtime.queue import JobQueue, RecordRef, RunRequest
+    from limsai.runtime.queue import JobQueue
     from limsai.runtime.registry import load_registry
     from limsai.runtime.runner import StepRunner
     from limsai.runtime.settings import load_settings
@@ -31,45 +52,142 @@ def run_status_updates(workdir: Path) -> list[dict[str, Any]]:
 
     settings = load_settings(workdir)
     configure(settings.log_file or workdir / DEMO_LOG)  # the console shows tables; events go to a file
-    lims = open_lims(workdir)
     queue = JobQueue(workdir, lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts)
-    submitted = []
-    for sponsor in lims.list_sponsors():
-        for study in lims.list_studies(Scope(sponsor_id=sponsor.sponsor_id)):
-            if study.study_director is None:
-                continue
-            reached = [m.name for m in study.milestones if m.status is MilestoneStatus.COMPLETE]
-            request = RunRequest(
-                step=DEMO_STEP,
-                lims="embedded",
-                record=RecordRef(type="study", id=study.study_id),
-                milestone=reached[-1] if reached else "",
-                requested_by=study.study_director,
-            )
-            submitted.append(queue.submit(request)[0].run_id)
-    lims.close()
+    submitted = [queue.submit(request)[0].run_id for request in requests]
     drain(queue, StepRunner(settings, load_registry()).handle, "demo", timeout=600)
     with AuditLog(workdir) as audit:
         latest = audit.latest_checkpoint()
         if audit.size() > (latest.tree_size if latest else 0):
             audit.checkpoint()  # the demo ends on a fully covered log
-    rows = []
-    for run_id in submitted:
-        job = queue.get(run_id)
-        result = job.result or {}
-        rows.append(
-            {
-                "run_id": job.run_id,
-                "study_id": job.request.record.id,
-                "milestone": job.request.milestone,
-                "status": job.state.value,
-                "summary": result.get("summary", {}),
-                "drafts": len(result.get("drafts", [])),
-                "tasks": len(result.get("tasks", [])),
-                "error": job.last_error,
-            }
+    return [queue.get(run_id) for run_id in submitted]
+
+
+def study_requests(workdir: Path, step: str, parameters: dict[str, Any]) -> list[Any]:
+    """One request of ``step`` per study with a study director, as that director, for the latest
+    milestone the study has completed."""
+    from limsai.lims.port import Scope
+    from limsai.model import MilestoneStatus
+    from limsai.runtime.queue import RecordRef, RunRequest
+
+    lims = open_lims(workdir)
+    requests = []
+    for sponsor in lims.list_sponsors():
+        for study in lims.list_studies(Scope(sponsor_id=sponsor.sponsor_id)):
+            if study.study_director is None:
+                continue
+            reached = [m.name for m in study.milestones if m.status is MilestoneStatus.COMPLETE]
+            requests.append(
+                RunRequest(
+                    step=step,
+                    lims="embedded",
+                    record=RecordRef(type="study", id=study.study_id),
+                    milestone=reached[-1] if reached else "",
+                    requested_by=study.study_director,
+                    parameters=parameters,
+                )
+            )
+    lims.close()
+    return requests
+
+
+def run_row(job: Any) -> dict[str, Any]:
+    result = job.result or {}
+    return {
+        "run_id": job.run_id,
+        "step": job.request.step,
+        "study_id": job.request.record.id,
+        "sponsor_id": result.get("sponsor_id"),
+        "milestone": job.request.milestone,
+        "requested_by": job.request.requested_by,
+        "status": job.state.value,
+        "summary": result.get("summary", {}),
+        "drafts": result.get("drafts", []),
+        "tasks": result.get("tasks", []),
+        "message": result.get("message", ""),
+        "error": job.last_error,
+    }
+
+
+def sign_package(workdir: Path, package: dict[str, Any]) -> dict[str, Any]:
+    """The study director e-signs the package manifest with meaning approval, using the scenario's
+    demo password (once: a second demo finds the signature already there)."""
+    from limsai.lims.embedded.signing import find_document, sign_with_password
+    from limsai.lims.port import Scope
+    from limsai.model import SignatureMeaning
+    from limsai.seeding import demo_password
+
+    manifest = package["drafts"][0]
+    signer = package["requested_by"]
+    lims = open_lims(workdir)
+    try:
+        document = find_document(lims, manifest["document_id"], manifest["version"])
+        scope = Scope(sponsor_id=document.sponsor_id, study_id=document.study_id)
+        existing = [
+            s
+            for s in lims.list_signatures(scope, document.document_id)
+            if s.signer == signer and s.meaning is SignatureMeaning.APPROVAL and s.version == document.version
+        ]
+        signature = (
+            existing[0]
+            if existing
+            else sign_with_password(
+                lims,
+                document,
+                signer=signer,
+                password=demo_password(signer),
+                meaning=SignatureMeaning.APPROVAL,
+            )
         )
-    return rows
+    finally:
+        lims.close()
+    return {
+        "command": (
+            f"LIMSAI_SIGN_PASSWORD=demo-pass-{signer} limsai lims sign --workdir {workdir} "
+            f"--document {document.document_id} --as {signer} --meaning approval"
+        ),
+        "signature": signature.model_dump(mode="json"),
+        "reused": bool(existing),
+    }
+
+
+def release_requests(packages: list[dict[str, Any]]) -> list[Any]:
+    from limsai.runtime.queue import RecordRef, RunRequest
+
+    return [
+        RunRequest(
+            step="package.release",
+            lims="embedded",
+            record=RecordRef(type="study", id=p["study_id"]),
+            milestone=p["milestone"],
+            requested_by=p["requested_by"],
+        )
+        for p in packages
+    ]
+
+
+def run_demo_steps(workdir: Path, as_of: str) -> dict[str, Any]:
+    """Steps 2 and 3 of the module docstring; what the demo shows of them."""
+    jobs = run_requests(
+        workdir,
+        study_requests(workdir, "status.update", {})
+        + study_requests(workdir, "package.assemble", {"as_of": as_of}),
+    )
+    rows = [run_row(job) for job in jobs]
+    packages = {
+        r["study_id"]: r for r in rows if r["step"] == "package.assemble" and r["status"] == "succeeded"
+    }
+    signing = None
+    releases: list[dict[str, Any]] = []
+    if RELEASED_STUDY in packages and UNSIGNED_STUDY in packages:
+        signing = sign_package(workdir, packages[RELEASED_STUDY])
+        chosen = [packages[RELEASED_STUDY], packages[UNSIGNED_STUDY]]
+        releases = [run_row(job) for job in run_requests(workdir, release_requests(chosen))]
+    return {
+        "runs": [r for r in rows if r["step"] == "status.update"],
+        "packages": [r for r in rows if r["step"] == "package.assemble"],
+        "signing": signing,
+        "releases": releases,
+    }
 
 
 def verify_audit(workdir: Path) -> dict[str, Any]:
@@ -100,7 +218,8 @@ def demo_state(workdir: Path, *, lims: str, seed: int | None) -> dict[str, Any]:
     if not reused:
         seed_workdir(workdir, seed=seed, results=None, force=True)
     manifest = json.loads((workdir / SCENARIO_MANIFEST).read_text(encoding="utf-8"))
-    runs = run_status_updates(workdir)
+    ensure_demo_config(workdir)
+    steps = run_demo_steps(workdir, manifest["reference_time"])
     rows = study_rows(open_lims(workdir))
     sponsors: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -126,6 +245,6 @@ def demo_state(workdir: Path, *, lims: str, seed: int | None) -> dict[str, Any]:
         "studies": [r.model_dump(mode="json") for r in rows],
         "anomalies": manifest["anomalies"],
         "plugins": [p.model_dump(mode="json") for p in found],
-        "runs": runs,
+        **steps,
         "audit": verify_audit(workdir),
     }

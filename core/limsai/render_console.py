@@ -109,14 +109,62 @@ def demo_report(state: dict[str, Any]) -> None:
             r["milestone"],
             r["run_id"],
             r["status"] + (f": {r['error']}" if r["error"] else ""),
-            str(r["drafts"]),
-            str(r["tasks"]),
+            str(len(r["drafts"])),
+            str(len(r["tasks"])),
             str(r["summary"].get("overdue_pulls", "—")),
         )
     console.print(runs)
+    packages_table(state["packages"])
+    release_report(state)
     audit = state["audit"]
     verdict = "[green]" if audit["ok"] else "[bold red]"
     console.print(f"$ limsai audit verify --workdir {state['workdir']}\n{verdict}{audit['summary']}[/]")
+
+
+def packages_table(packages: Sequence[dict[str, Any]]) -> None:
+    table = Table(
+        title="package.assemble: sponsor data packages drafted for the study director's e-signature"
+    )
+    for heading in ("Study", "Sponsor", "Milestone", "Files", "Flags", "Draft (manifest)", "Review task"):
+        table.add_column(heading)
+    for p in packages:
+        manifest = p["drafts"][0] if p["drafts"] else None
+        table.add_row(
+            p["study_id"],
+            p["sponsor_id"] or "—",
+            p["milestone"],
+            str(p["summary"].get("files", "—")),
+            str(p["summary"].get("flags", "—")) if not p["error"] else f"{p['status']}: {p['error']}",
+            f"{manifest['document_id']} v{manifest['version']}" if manifest else "—",
+            ", ".join(p["tasks"]) or "—",
+        )
+    console.print(table)
+    for p in packages:
+        if p["summary"].get("out_dir"):
+            console.print(f"  {p['study_id']}: {p['summary']['out_dir']}", highlight=False)
+
+
+def release_report(state: dict[str, Any]) -> None:
+    signing = state.get("signing")
+    if not signing:
+        return
+    sig = signing["signature"]
+    console.print(
+        f"\n[bold]E-signature[/] (password as the second component, 21 CFR 11.200)\n$ {signing['command']}\n"
+        f"{'already signed' if signing['reused'] else 'Signed'} {sig['document_id']} v{sig['version']}: "
+        f"{sig['printed_name']} ({sig['signer']}), meaning {sig['meaning']}, sha256 {sig['content_sha256']}",
+        highlight=False,
+    )
+    for r in state["releases"]:
+        if r["status"] == "succeeded":
+            console.print(
+                f"[green]package.release {r['study_id']}: released[/] — {r['summary'].get('manifestation')}",
+                highlight=False,
+            )
+        else:
+            console.print(
+                f"[yellow]package.release {r['study_id']}: refused[/] — {r['error']}", highlight=False
+            )
 
 
 def steps_table(steps: Sequence[dict[str, Any]]) -> None:

@@ -36,19 +36,31 @@ def entries_of(workdir: Path) -> list[dict[str, Any]]:
     return entries
 
 
-def test_demo_runs_status_update_for_every_study_and_audits_it(demo_dir: Path) -> None:
+def test_demo_runs_the_steps_for_every_study_and_audits_them(demo_dir: Path) -> None:
     entries = entries_of(demo_dir)
-    started = [e for e in entries if e["action"] == "step.started"]
-    assert len(started) == 7 and len({e["study_id"] for e in started}) == 7  # one run per study
+    started: dict[str, set[str]] = {}
+    for e in entries:
+        if e["action"] == "step.started":
+            started.setdefault(e["agent"]["step_id"], set()).add(e["study_id"])
+    assert len(started["status.update"]) == 7 and len(started["package.assemble"]) == 7  # one per study
+    assert started["package.release"] == {"AUR-STB-014", "AUR-PK-007"}
     assert {e["action"] for e in entries} == {
         "step.started",
         "read",
+        "prompt_loaded",
         "attach_draft",
         "create_task",
+        "record_release",
+        "release_refused",
         "step.finished",
     }
+    assert [e["study_id"] for e in entries if e["action"] == "record_release"] == ["AUR-STB-014"]
+    assert [e["study_id"] for e in entries if e["action"] == "release_refused"] == ["AUR-PK-007"]
     assert all(e["actor_type"] == "ai_agent" and e["on_behalf_of"] for e in entries)
-    assert all(e["agent"]["step_id"] == "status.update" for e in entries)
+    drafted = [
+        e for e in entries if e["action"] == "attach_draft" and e["agent"]["step_id"] == "package.assemble"
+    ]
+    assert drafted and all(e["agent"]["prompt_id"] == "package_executive_summary_template" for e in drafted)
     assert (demo_dir / "keys" / "audit-signing.pub").is_file()
     assert not any(
         "PRIVATE" in line for line in (demo_dir / "audit.db").read_bytes().decode("latin-1").splitlines()

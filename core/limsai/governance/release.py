@@ -129,8 +129,9 @@ def missing_signoffs(
                 given = True
                 break
         if not given:
+            article = "an" if meaning.value[0] in "aeiou" else "a"
             missing.append(
-                f"the sponsor requires a {meaning.value} e-signature by a {role.value}; "
+                f"the sponsor requires {article} {meaning.value} e-signature by a {role.value}; "
                 "none binds this manifest"
             )
     return missing
@@ -159,7 +160,11 @@ def verify_release(
             reasons.append(f"signature {signature.signature_id} does not count: " + "; ".join(problems))
         else:
             valid.append(signature)
-    missing = missing_signoffs(manifest_hash, signatures, signers, required or {}, document_id)
+    missing = (
+        missing_signoffs(manifest_hash, signatures, signers, required or {}, document_id)
+        if signatures
+        else []
+    )
     if not valid or missing:
         if not signatures:
             reasons.append("no signature has been captured on the manifest")
