@@ -156,3 +156,62 @@ def test_large_table_renders_in_every_format() -> None:
     assert len(load_workbook(io.BytesIO(files["ACME_STB-1_m6_v1.xlsx"]))["big"]["A"]) == 2001
     assert len(Document(io.BytesIO(files["ACME_STB-1_m6_v1.docx"])).tables[0].rows) == 2001
     assert len(PdfReader(io.BytesIO(files["ACME_STB-1_m6_v1.pdf"])).pages) > 10
+
+
+ODD = RenderedTable(
+    name="odd",
+    title="Odd cells",
+    headings=("Plain", "Spaces & breaks", "Markup <b>"),
+    rows=(
+        ("=1+1", " lead", "trail "),
+        ("", "x\ry", "tab\there"),
+        ("µg/mL ≤ 5", "line\nbreak", "&amp; <w:t>"),
+        ("", "", ""),
+    ),
+)
+
+
+def test_odd_cells_survive_docx_and_xlsx() -> None:
+    content = _content(ODD, SMALL)
+    document = Document(io.BytesIO(render_docx(content)))
+    cells = [[cell.text for cell in row.cells] for row in document.tables[0].rows]
+    # python-docx reads a carriage return back as a line break, as it does for its own cell API
+    assert cells == [list(ODD.headings), *[[c.replace("\r", "\n") for c in row] for row in ODD.rows]]
+    header = document.tables[0].rows[0]
+    assert header._tr.xpath("./w:trPr/w:tblHeader")
+    assert all(run.bold for cell in header.cells for run in cell.paragraphs[0].runs)
+    assert document.tables[0].style is not None and document.tables[0].style.name == "Table Grid"
+    sheet = load_workbook(io.BytesIO(render_xlsx(content)))["odd"]
+    values = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert values == [list(ODD.headings), *[[c or None for c in row] for row in ODD.rows]]
+    assert sheet.dimensions == "A1:C5" and sheet.freeze_panes == "A2"
+    assert all(cell.number_format == "@" for row in sheet.iter_rows(min_row=2) for cell in row)
+
+
+def test_pdf_odd_and_long_cells() -> None:
+    long = RenderedTable(
+        name="long",
+        title="Long cells",
+        headings=tuple(f"Heading number {i}" for i in range(13)),
+        rows=tuple(("x" * 200, "word " * 100, *[f"{r}.{i}5" for i in range(11)]) for r in range(40)),
+    )
+    reader = PdfReader(io.BytesIO(render_pdf(_content(ODD, long))))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    for expected in ("=1+1", "µg/mL ≤ 5", "&amp; <w:t>", "tab here", "Heading", "39.105", "…"):
+        assert expected in text
+
+
+def test_pdf_pages_repeat_header_notice_and_number() -> None:
+    headings = ("Sample", "Result", "Unit")
+    rows = tuple((f"S-{r:05d}", f"{r}.25", "ng/mL") for r in range(3000))
+    reader = PdfReader(
+        io.BytesIO(render_pdf(_content(RenderedTable(name="t", title="T", headings=headings, rows=rows))))
+    )
+    pages = [page.extract_text() for page in reader.pages]
+    assert len(pages) > 10
+    for number, page in enumerate(pages, start=1):
+        assert f"Page {number}" in page
+        assert "not valid until reviewed and e-signed in the LIMS" in page
+    table_pages = [page for page in pages if "S-0" in page]
+    assert len(table_pages) > 10 and all("Sample" in page and "Result" in page for page in table_pages)
+    assert all(f"S-{r:05d}" in "".join(pages) for r in (0, 1499, 2999))
