@@ -34,6 +34,7 @@ lint: $(STAMP)
 	$(BIN)/mypy core/limsai $(foreach p,$(PLUGINS),plugins/$(p)/limsai_$(p))
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e '.[bench]'
 	$(BIN)/python benchmarks/run.py
 
 clean:

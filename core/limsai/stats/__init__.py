@@ -1,1 +1,3 @@
-"""Pure statistics for stability and bioanalytical data (USP rounding now; ICH Q1E and OOT later)."""
+"""Pure statistics for stability and bioanalytical data: USP rounding, ICH Q1E shelf life and
+poolability, OOT limits (regression, by-time-point and slope control charts), exact tolerance factors
+and ICH M10 incurred sample reanalysis. numpy/scipy only; no I/O."""
