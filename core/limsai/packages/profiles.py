@@ -74,7 +74,7 @@ TABLE_FIELDS: Mapping[TableKind, tuple[str, ...]] = {
     ),
     TableKind.SAMPLE_INVENTORY: (
         "sample_id", "kind", "matrix", "batch", "condition", "timepoint", "subject_id",
-        "storage_condition", "collected_at", "received_at", "parent_sample_id",
+        "storage_condition", "collected_at", "received_at", "parent_sample_id", "comment",
     ),
     TableKind.DEVIATIONS: (
         "deviation_id", "title", "category", "status", "opened_at", "description", "related_records",

@@ -41,6 +41,8 @@ def configure(log_file: Path | None = None, level: int = logging.INFO) -> loggin
     logger.propagate = False
     for old in list(logger.handlers):
         logger.removeHandler(old)
+    if log_file:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
     handler: logging.Handler = (
         logging.FileHandler(log_file, encoding="utf-8") if log_file else logging.StreamHandler(sys.stderr)
     )
