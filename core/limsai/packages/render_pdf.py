@@ -237,7 +237,7 @@ class _Grid(Flowable):  # type: ignore[misc]
         code.append(f"{canvas._doc.getInternalFontName(_FONT)} {_SIZE} Tf")
         rules = [f"0 {top:.2f} m {width:.2f} {top:.2f} l"]
         tops, wrapped, xs, y = layout.tops, layout.wrapped, layout.xs, top - layout.head_height
-        offset = y - tops[self.start]
+        offset = y + tops[self.start]  # row_top = y - (tops[index] - tops[start])
         for index in range(self.start, self.stop):
             row_top = offset - tops[index]
             rules.append(f"0 {row_top:.2f} m {width:.2f} {row_top:.2f} l")
@@ -325,14 +325,18 @@ def _signature(role: str, meaning: str) -> Any:
 def render_pdf(content: PackageContent) -> bytes:
     """The package as a PDF (A4; landscape pages for wide tables)."""
     portrait_size, landscape_size = A4, landscape(A4)
-    footer = f"{content.draft_notice} | {content.package_name} | generated {content.generated_label}"
+    notice = content.draft_notice
+    identity = f"{content.package_name} | generated {content.generated_label}"
 
     def on_page(canvas: Any, doc: Any) -> None:
+        # Two footer lines (the notice; the package and its time), so a long package name never
+        # runs into the page number on a portrait page.
         canvas.saveState()
         canvas.setFont("Helvetica", 7)
-        canvas.drawString(_MARGIN, 8 * mm, footer)
+        canvas.drawString(_MARGIN, 10.5 * mm, notice)
+        canvas.drawString(_MARGIN, 7.5 * mm, identity)
         width = (doc.pageTemplate.pagesize or doc.pagesize)[0]  # this page's, landscape or not
-        canvas.drawRightString(width - _MARGIN, 8 * mm, f"Page {doc.page}")
+        canvas.drawRightString(width - _MARGIN, 7.5 * mm, f"Page {doc.page}")
         canvas.restoreState()
 
     def frame(size: tuple[float, float], name: str) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from docx import Document
@@ -215,3 +216,26 @@ def test_pdf_pages_repeat_header_notice_and_number() -> None:
     table_pages = [page for page in pages if "S-0" in page]
     assert len(table_pages) > 10 and all("Sample" in page and "Result" in page for page in table_pages)
     assert all(f"S-{r:05d}" in "".join(pages) for r in (0, 1499, 2999))
+
+
+def test_every_pdf_row_is_drawn_inside_its_page_once() -> None:
+    headings = ("Sample", "Result", "Units")
+    rows = tuple((f"S-{r:05d}", f"{r}.25", "ng/mL") for r in range(3000))
+    reader = PdfReader(
+        io.BytesIO(render_pdf(_content(RenderedTable(name="t", title="T", headings=headings, rows=rows))))
+    )
+    seen: list[str] = []
+    for page in reader.pages:
+        height = float(page.mediabox.height)
+        width = float(page.mediabox.width)
+        placed: list[tuple[str, float, float]] = []
+
+        def visit(text: str, _cm: Any, tm: Any, _font: Any, _size: Any, placed: list[Any] = placed) -> None:
+            placed.extend(
+                (token, float(tm[4]), float(tm[5])) for token in text.split() if token.startswith("S-")
+            )
+
+        page.extract_text(visitor_text=visit)
+        assert all(0 < x < width and 0 < y < height for _, x, y in placed), "a row is drawn off the page"
+        seen.extend(text for text, _, _ in placed)
+    assert seen == [f"S-{r:05d}" for r in range(3000)]
