@@ -24,6 +24,7 @@ class Severity(StrEnum):
 
 class FindingKind(StrEnum):
     OOS = "oos"
+    OOT = "oot"
     MISSING_TIMEPOINT = "missing_timepoint"
     MISSING_SAMPLE = "missing_sample"
     MISSING_TEST = "missing_test"

@@ -7,8 +7,10 @@ logic so a run is reproducible.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from limsai.checks.completeness import check_missing_pulls, check_missing_tests
 from limsai.checks.findings import Finding, timepoint_labels
@@ -18,6 +20,9 @@ from limsai.checks.integrity import (
     check_reagent_lot_changes,
 )
 from limsai.checks.oos import check_oos
+
+if TYPE_CHECKING:
+    from limsai.checks.stability import SeriesEvaluation
 from limsai.model import (
     Calibration,
     Condition,
@@ -77,16 +82,22 @@ class StudyData:
         )
 
 
-def run_checks(data: StudyData) -> list[Finding]:
-    """Every check over ``data``: OOS, missing pulls and samples, missing tests, unjustified
-    invalidations, expired calibrations and reagent lot changes, in that order (each check's own
-    order within)."""
+def run_checks(data: StudyData, evaluations: Sequence[SeriesEvaluation] | None = None) -> list[Finding]:
+    """Every check over ``data``: OOS, OOT (prediction-limit regression control chart of each
+    stability series, see :mod:`limsai.checks.stability`; pass ``evaluations`` when they are already
+    computed), missing pulls and samples, missing tests, unjustified invalidations, expired
+    calibrations and reagent lot changes, in that order (each check's own order within)."""
+    from limsai.checks.stability import evaluate_stability, oot_findings
+
+    if evaluations is None:
+        evaluations = evaluate_stability(data)
     study_id = data.study.study_id
     results = [r for r in data.results if r.study_id == study_id]
     samples = [s for s in data.samples if s.study_id == study_id]
     labels = timepoint_labels(samples, data.timepoints)
     return [
         *check_oos(results, data.specifications, labels),
+        *oot_findings(evaluations),
         *check_missing_pulls(data.study, data.timepoints, samples, data.as_of, data.deviations),
         *check_missing_tests(data.study, data.timepoints, samples, data.tests, results, data.as_of, labels),
         *check_invalidated_without_justification(results, labels),

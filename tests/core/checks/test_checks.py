@@ -36,6 +36,7 @@ from limsai.model import (
 
 COVERED = {
     AnomalyKind.OOS: FindingKind.OOS,
+    AnomalyKind.OOT: FindingKind.OOT,
     AnomalyKind.MISSING_TIMEPOINT: FindingKind.MISSING_TIMEPOINT,
     AnomalyKind.EXPIRED_CALIBRATION: FindingKind.EXPIRED_CALIBRATION,
     AnomalyKind.REAGENT_LOT_CHANGE: FindingKind.REAGENT_LOT_CHANGE,

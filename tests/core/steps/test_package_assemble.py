@@ -22,6 +22,7 @@ from limsai.workdir import open_lims
 
 COVERED = {
     "oos",
+    "oot",
     "missing_timepoint",
     "expired_calibration",
     "reagent_lot_change",
