@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from limsai import __version__
+from limsai.cli_protocol import protocol_app
 from limsai.cli_stats import stats_app
 from limsai.cli_support import (
     EXIT_AUDIT_FAILED,
@@ -41,6 +42,7 @@ audit_app = typer.Typer(help="The tamper-evident audit log (DIR/audit.db).", no_
 app.add_typer(lims_app, name="lims")
 app.add_typer(audit_app, name="audit")
 app.add_typer(stats_app, name="stats")
+app.add_typer(protocol_app, name="protocol")
 
 WorkdirOpt = Annotated[Path, typer.Option("--workdir", help="Work directory (holds lims.db).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
