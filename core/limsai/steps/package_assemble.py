@@ -29,15 +29,18 @@ from pydantic import BaseModel, Field
 from limsai.ai.drafting import DeterministicDrafter, paragraphs
 from limsai.checks.findings import Finding
 from limsai.checks.run_all import StudyData, run_checks
+from limsai.checks.stability import SeriesEvaluation, evaluate_stability
 from limsai.governance.drafts import DraftFile, DraftPackage
 from limsai.governance.gateway import ScopedGateway, records_hash
 from limsai.governance.policy import PHASE_WRITES, Permission
 from limsai.lims.port import Capability as C
-from limsai.model import DeviationStatus, LimsModel, SignatureMeaning, TaskRequest, utcnow
+from limsai.model import DeviationStatus, LimsModel, SignatureMeaning, StudyType, TaskRequest, utcnow
 from limsai.packages.profiles import load_profile, profile_sha256, render_package_name, slug
 from limsai.packages.render import PackageContent, RenderedTable, SignatureBlock, render_all
 from limsai.packages.render_docx import TEMPLATE_NAME
+from limsai.packages.stability_tables import attribute, stability_tables
 from limsai.packages.tables import build_table
+from limsai.packages.trend_plot import trend_plot
 from limsai.runtime.registry import StepOutcome, StepPhase, StepRun, StepSpec
 from limsai.steps._drafting import earlier_attempt
 
@@ -48,6 +51,7 @@ MEDIA_TYPES = {
     ".pdf": "application/pdf",
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     ".csv": "text/csv",
+    ".png": "image/png",
 }
 
 
@@ -101,6 +105,13 @@ def summary_facts(
     }
 
 
+def trend_plots(evaluations: list[SeriesEvaluation]) -> dict[str, bytes]:
+    """``plots/trend-<attribute>-<condition>.png`` for every series judged for shelf life or OOT
+    (the long-term condition, and any series with an out-of-trend result)."""
+    chosen = [ev for ev in evaluations if ev.shelf_life is not None or ev.oot_points]
+    return {f"plots/trend-{slug(attribute(ev))}-{slug(ev.condition)}.png": trend_plot(ev) for ev in chosen}
+
+
 def package_prefix(milestone: str) -> str:
     """Where a milestone's package sits among the study's documents: ``data-package/<milestone>``."""
     return f"{PREFIX}/{slug(milestone) if milestone else 'no-milestone'}"
@@ -118,7 +129,8 @@ def run(step_run: StepRun) -> StepOutcome:
     prefix = package_prefix(step_run.milestone)
     created_at = (earlier_attempt(gateway, prefix) if drafting else None) or utcnow()
     data, inputs = read_study(gateway, params.as_of or created_at)
-    findings = run_checks(data)
+    evaluations = evaluate_stability(data) if data.study.study_type is StudyType.STABILITY else []
+    findings = run_checks(data, evaluations)
     profile = load_profile(ctx.sponsor_id, workdir=step_run.workdir, study_id=ctx.study_id)
     milestone = step_run.milestone
     package_name = render_package_name(
@@ -133,6 +145,8 @@ def run(step_run: StepRun) -> StepOutcome:
     for spec in profile.tables_for(data.study.study_type):
         headings, rows = build_table(spec, data, profile)
         tables.append(RenderedTable(name=spec.table, title=spec.title, headings=headings, rows=tuple(rows)))
+    if evaluations:  # a stability package also shows the Q1E estimates, the OOT list and the trends
+        tables.extend(t for t in stability_tables(evaluations) if t.name not in {x.name for x in tables})
     flags = tuple(f.flag for f in findings)
     drafter = DeterministicDrafter()
     summary_prompt = gateway.approved_prompt(drafter.prompt_id(SUMMARY_TASK))
@@ -161,6 +175,7 @@ def run(step_run: StepRun) -> StepOutcome:
         ),
     )
     rendered = render_all(content, [f.value for f in profile.output_formats])
+    rendered.update(trend_plots(evaluations))
     files = [
         DraftFile(name=Path(name).name, media_type=MEDIA_TYPES[Path(name).suffix], content=body)
         for name, body in sorted(rendered.items())
@@ -193,7 +208,10 @@ def run(step_run: StepRun) -> StepOutcome:
     )
     manifest = {
         **{k: facts[k] for k in ("study_id", "sponsor", "milestone", "included_tables", "validation_flags")},
-        "files": [{"name": f.name, "sha256": hashlib.sha256(f.content).hexdigest()} for f in files],
+        "files": [
+            {"name": f.name, "path": output_path(f.name), "sha256": hashlib.sha256(f.content).hexdigest()}
+            for f in files
+        ],
         "status": "DRAFT",
         "provenance": provenance,
         "draft_manifest_sha256": package.manifest_hash,
@@ -241,17 +259,24 @@ def run(step_run: StepRun) -> StepOutcome:
     return StepOutcome(summary=summary, drafts=drafts, tasks=tasks, message=message)
 
 
+def output_path(name: str) -> str:
+    """Where a package file sits in its output folder: CSVs under ``tables/``, charts under ``plots/``."""
+    folder = {".csv": "tables", ".png": "plots"}.get(Path(name).suffix)
+    return f"{folder}/{name}" if folder else name
+
+
 def write_outputs(
     workdir: Path | None, study_id: str, milestone: str, files: list[DraftFile], manifest: dict[str, Any]
 ) -> Path | None:
-    """``DIR/out/<study_id>/<milestone>/``: every file, CSVs under ``tables/``, and manifest.json."""
+    """``DIR/out/<study_id>/<milestone>/``: every file, CSVs under ``tables/``, trend charts under
+    ``plots/``, and manifest.json."""
     if workdir is None:
         return None
     out = workdir / OUT / study_id / (slug(milestone) if milestone else "no-milestone")
     (out / "tables").mkdir(parents=True, exist_ok=True)
+    (out / "plots").mkdir(exist_ok=True)
     for f in files:
-        target = out / "tables" / f.name if f.name.endswith(".csv") else out / f.name
-        target.write_bytes(f.content)
+        (out / output_path(f.name)).write_bytes(f.content)
     (out / "manifest.json").write_text(
         json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )

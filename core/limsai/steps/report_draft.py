@@ -35,6 +35,14 @@ from limsai.model import ConditionKind, LimsModel, SignatureMeaning, StudyType, 
 from limsai.packages.profiles import slug
 from limsai.packages.render import RenderedTable
 from limsai.packages.render_report import Figure, ReportContent, ReportSection, render_report_docx
+from limsai.packages.stability_tables import (
+    OOT_HEADINGS,
+    SHELF_LIFE_HEADINGS,
+    attribute,
+    months,
+    oot_rows,
+    shelf_life_rows,
+)
 from limsai.packages.trend_plot import trend_plot
 from limsai.runtime.registry import StepOutcome, StepPhase, StepRun, StepSpec
 from limsai.stats.q1e import Storage, max_extrapolation
@@ -53,10 +61,6 @@ _STORAGE: dict[ConditionKind, Storage] = {
 
 class ReportDraftParams(LimsModel):
     as_of: datetime | None = Field(default=None, description="date the schedule is judged at (default: now)")
-
-
-def attribute(ev: SeriesEvaluation) -> str:
-    return ev.test if ev.component in ("", ev.test) else f"{ev.test} ({ev.component})"
 
 
 def significant_change(evaluations: list[SeriesEvaluation], kind: ConditionKind) -> tuple[bool, list[str]]:
@@ -85,48 +89,6 @@ def significant_change(evaluations: list[SeriesEvaluation], kind: ConditionKind)
     return bool(reasons), reasons
 
 
-def _months(value: float) -> str:
-    return f"{value:.1f}"
-
-
-def shelf_life_rows(evaluations: list[SeriesEvaluation]) -> list[tuple[str, ...]]:
-    rows: list[tuple[str, ...]] = []
-    for ev in evaluations:
-        result = ev.shelf_life
-        if result is None:
-            continue
-        pool = result.poolability
-        rows.append(
-            (
-                attribute(ev),
-                ev.condition,
-                ", ".join(ev.shelf_life_batches or ev.batches),
-                result.model,
-                _months(result.shelf_life) if result.shelf_life is not None else "not reached",
-                result.worst_batch or "",
-                f"{pool.slopes.p:.3f}",
-                f"{pool.intercepts.p:.3f}",
-            )
-        )
-    return rows
-
-
-def oot_rows(evaluations: list[SeriesEvaluation]) -> list[tuple[str, ...]]:
-    return [
-        (
-            attribute(ev),
-            ev.condition,
-            batch,
-            row.point.timepoint_label,
-            " / ".join(row.point.reported),
-            f"{row.lower:.2f}" if row.lower is not None else "",
-            f"{row.upper:.2f}" if row.upper is not None else "",
-        )
-        for ev in evaluations
-        for batch, row in ev.oot_points
-    ]
-
-
 def _csv(headings: tuple[str, ...], rows: list[tuple[str, ...]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
@@ -135,21 +97,16 @@ def _csv(headings: tuple[str, ...], rows: list[tuple[str, ...]]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-SHELF_LIFE_HEADINGS = ("Attribute", "Condition", "Batches", "Model", "Shelf life (months)", "Worst batch",
-                       "p (slopes)", "p (intercepts)")  # fmt: skip
-OOT_HEADINGS = ("Attribute", "Condition", "Batch", "Timepoint", "Result", "Lower limit", "Upper limit")
-
-
 def summary_facts(
     ctx_milestone: str, data_study: Any, evaluations: list[SeriesEvaluation], findings: list[Finding]
 ) -> dict[str, Any]:
     """The facts the summary template may use: identifiers, counts and computed estimates."""
     long_term = [ev for ev in evaluations if ev.condition_kind in _STORAGE]
-    months = max((p.time for ev in long_term for p in ev.points), default=0.0)
+    covered = max((p.time for ev in long_term for p in ev.points), default=0.0)
     estimates = [
         {
             "attribute": attribute(ev),
-            "estimate": _months(ev.shelf_life.shelf_life),
+            "estimate": months(ev.shelf_life.shelf_life),
             "model": ev.shelf_life.model,
         }
         for ev in long_term
@@ -161,7 +118,7 @@ def summary_facts(
         "study_id": data_study.study_id,
         "protocol_number": data_study.protocol_number,
         "milestone": ctx_milestone or "unspecified",
-        "long_term_months": _months(months),
+        "long_term_months": months(covered),
         "batches": sorted({b for ev in evaluations for b in ev.batches}),
         "series": len(evaluations),
         "estimates": estimates,
@@ -170,18 +127,18 @@ def summary_facts(
         "change_accelerated": "yes" if change_acc else "no",
         "change_intermediate": "yes" if change_int else "no",
     }
-    if estimates and months > 0:
+    if estimates and covered > 0:
         limiting = min(estimates, key=lambda e: float(e["estimate"]))
         storage = _STORAGE[long_term[0].condition_kind]
         limit = max_extrapolation(
-            months,
+            covered,
             storage,
             change_accelerated=change_acc,
             change_intermediate=change_int,
         )
         facts |= {
             "limiting": limiting,
-            "max_shelf_life": _months(limit.max_shelf_life),
+            "max_shelf_life": months(limit.max_shelf_life),
             "extrapolation_rule": limit.rule,
             "proposed": str(math.floor(min(float(limiting["estimate"]), limit.max_shelf_life))),
         }
@@ -194,7 +151,7 @@ def series_section(ev: SeriesEvaluation, findings: list[Finding]) -> ReportSecti
         estimate = (
             "not reached within the search range"
             if result.shelf_life is None
-            else (f"{_months(result.shelf_life)} months")
+            else (f"{months(result.shelf_life)} months")
         )
         worst = f" (worst batch {result.worst_batch})." if result.worst_batch else "."
         reason = result.reason.rstrip(".")

@@ -89,8 +89,12 @@ def test_outputs_open_and_match_the_manifest(seeded: tuple[Path, Scenario]) -> N
     )
     assert manifest["provenance"]["step_id"] == "package.assemble" and manifest["provenance"]["inputs"]
     for entry in manifest["files"]:
-        path = out / "tables" / entry["name"] if entry["name"].endswith(".csv") else out / entry["name"]
-        assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
+        assert hashlib.sha256((out / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
+    # a stability package also carries the Q1E estimates, the OOT list and one trend chart per
+    # long-term attribute
+    assert {"shelf_life", "out_of_trend"} <= set(manifest["included_tables"])
+    plots = sorted(e["path"] for e in manifest["files"] if e["path"].startswith("plots/"))
+    assert len(plots) == 6 and all((out / p).read_bytes().startswith(b"\x89PNG") for p in plots)
     docx = next(out.glob("*.docx"))
     assert len(Document(str(docx)).tables) >= 1
     pdf_text = "".join(page.extract_text() for page in PdfReader(str(next(out.glob("*.pdf")))).pages)
