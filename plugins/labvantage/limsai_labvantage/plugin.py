@@ -1,21 +1,34 @@
 """Entry point of the limsai-labvantage plugin (group ``limsai.plugins``).
 
 limsai registers this module with its plugin manager and calls the hooks it implements (see
-:mod:`limsai.runtime.hookspecs`). The adapter and simulator join through ``limsai_adapters`` as they
-are built; until then the plugin only describes itself, so asking for a LabVantage adapter fails
-with a clear message naming the vendors that are installed.
+:mod:`limsai.runtime.hookspecs`): ``limsai_adapters`` contributes the LabVantage adapter factory
+(with its simulator), ``limsai_cli_commands`` the ``limsai labvantage`` commands (the install bundle).
 """
 
+from __future__ import annotations
+
+from typing import Any
+
+from limsai.runtime.adapters import AdapterFactory
 from limsai.runtime.hookspecs import hookimpl
 from limsai.runtime.plugins import PluginInfo
 from limsai_labvantage import __version__
+from limsai_labvantage.adapter import create_adapter
+from limsai_labvantage.simulator import start_simulator
 
 PLUGIN = PluginInfo(
     name="labvantage",
     vendor="LabVantage",
     version=__version__,
     description="LabVantage (REST API, SDC/SDI model, Groovy action blocks)",
-    provides=(),
+    provides=("adapter:labvantage", "simulator:labvantage", "cli:labvantage"),
+)
+
+FACTORY = AdapterFactory(
+    vendor="labvantage",
+    create=create_adapter,
+    start_simulator=start_simulator,
+    description="LabVantage 8 over REST Web Services (connections, SDCs, actions)",
 )
 
 
@@ -23,3 +36,17 @@ PLUGIN = PluginInfo(
 def limsai_plugin_info() -> PluginInfo:
     """Describe this plugin to ``limsai plugins``."""
     return PLUGIN
+
+
+@hookimpl
+def limsai_adapters() -> list[AdapterFactory]:
+    """The LabVantage adapter factory, able to start the LabVantage simulator."""
+    return [FACTORY]
+
+
+@hookimpl
+def limsai_cli_commands() -> list[tuple[str, Any]]:
+    """``limsai labvantage …`` (``bundle --out DIR``: the admin's install bundle)."""
+    from limsai_labvantage.cli import app
+
+    return [("labvantage", app)]
