@@ -12,9 +12,15 @@ facts give the same text. An LLM drafter implements the same protocol on the tas
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import BaseModel
 
 from limsai.governance.prompts import ApprovedPrompt
+
+if TYPE_CHECKING:
+    from limsai.governance.gateway import ScopedGateway
+    from limsai.runtime.settings import LlmSettings
 
 
 class DraftingError(ValueError):
@@ -59,3 +65,60 @@ def paragraphs(text: str) -> tuple[str, ...]:
     """``text`` split at blank lines, each paragraph's lines joined by single spaces."""
     blocks = [" ".join(line.strip() for line in block.splitlines()) for block in text.split("\n\n")]
     return tuple(block for block in blocks if block)
+
+
+def drafter_for(settings: LlmSettings | None) -> Drafter:
+    """The deployment's drafter: deterministic unless the settings name a language model."""
+    if settings is None or settings.provider == "deterministic":
+        return DeterministicDrafter()
+    from limsai.ai.llm_drafter import LlmDrafter
+    from limsai.ai.providers import build_client
+
+    client = build_client(settings)
+    assert client is not None  # only "deterministic" has no client
+    return LlmDrafter(client)
+
+
+class DraftedText(BaseModel):
+    """A drafted narrative, its check against the facts, and the model call that made it (if any)."""
+
+    text: str
+    verified: bool
+    unverified_claims: list[str]
+    claims_checked: int
+    llm_call: dict[str, Any] | None = None
+
+    @property
+    def narrative_checks(self) -> dict[str, Any]:
+        return {"verified": self.verified, "unverified_claims": self.unverified_claims}
+
+
+def draft_checked(
+    gateway: ScopedGateway, drafter: Drafter, task: str, facts: Mapping[str, Any]
+) -> DraftedText:
+    """Load the task's approved prompt through the gateway (audited; the run's identity then names
+    the prompt and the model), draft from ``facts``, check every number, date and unit of the text
+    against them (nothing is corrected), and audit the model call (model, parameters, tokens)."""
+    from limsai.ai.verify import check_narrative
+
+    prompt = gateway.approved_prompt(drafter.prompt_id(task), model_id=drafter.model_id)
+    text = drafter.draft(prompt, facts)
+    check = check_narrative(text, facts)
+    call = getattr(drafter, "last_call", None)
+    llm_call = call.model_dump(mode="json") if call is not None else None
+    if llm_call is not None:
+        gateway.audit_event("step.llm_call", task=task, call=llm_call)
+    if not check.verified:
+        # a count only: the claims are the narrative's own words and values, which stay out of the log
+        gateway.audit_event(
+            "step.narrative_unverified",
+            reason="claims not found in the facts",
+            claims=len(check.unverified_claims),
+        )
+    return DraftedText(
+        text=text,
+        verified=check.verified,
+        unverified_claims=check.unverified_claims,
+        claims_checked=check.claims_checked,
+        llm_call=llm_call,
+    )

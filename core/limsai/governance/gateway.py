@@ -361,14 +361,20 @@ class ScopedGateway:
         return record_release(self, manifest_document_id, version, required=required)
 
     # -- approved prompts ------------------------------------------------------------------------------
-    def approved_prompt(self, prompt_id: str, version: str | None = None) -> ApprovedPrompt:
+    def approved_prompt(
+        self, prompt_id: str, version: str | None = None, *, model_id: str | None = None
+    ) -> ApprovedPrompt:
         """The approved template ``prompt_id`` (latest approved version unless ``version``), checked
         against its registered sha256; the load (or refusal) is audited under this run, and from
-        here on the run's agent identity, and so every draft's attribution, names the prompt."""
+        here on the run's agent identity, and so every draft's attribution, names the prompt (and
+        ``model_id``, the model that will render it, when given)."""
         prompt = PromptRegistry.load().get(
             prompt_id, version, audit=self._audit, actor=AuditContext.for_run(self.context)
         )
-        self.context = self.context.model_copy(update={"agent": prompt.stamp(self.context.agent)})
+        agent = prompt.stamp(self.context.agent)
+        if model_id:
+            agent = agent.model_copy(update={"model_id": model_id})
+        self.context = self.context.model_copy(update={"agent": agent})
         return prompt
 
     # -- run lifecycle --------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from limsai.runtime.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from limsai.runtime.plugins import LimsaiPluginManager
+    from limsai.runtime.settings import LlmSettings
 
 STEPS_PACKAGE = "limsai.steps"
 STEP_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
@@ -60,8 +61,9 @@ class StepOutcome(BaseModel):
 @dataclass(frozen=True)
 class StepRun:
     """One execution of a step: the scoped context, the gateway (the step's only way to the LIMS),
-    the validated parameters, the milestone it runs for, the attempt number (1 = first) and the
-    deployment's work directory (sponsor profile overrides, output files; None in unit tests)."""
+    the validated parameters, the milestone it runs for, the attempt number (1 = first), the
+    deployment's work directory (sponsor profile overrides, output files; None in unit tests) and
+    its language-model settings (None or ``deterministic``: the offline drafter)."""
 
     context: ClientProjectContext
     gateway: ScopedGateway
@@ -69,6 +71,7 @@ class StepRun:
     milestone: str = ""
     attempt: int = 1
     workdir: Path | None = None
+    llm: LlmSettings | None = None
 
 
 class InvalidStep(ValueError):

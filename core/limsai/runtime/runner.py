@@ -120,6 +120,7 @@ class StepRunner:
                     milestone=request.milestone,
                     attempt=job.attempts,
                     workdir=self.workdir,
+                    llm=self.settings.llm,
                 )
             )
             gateway.audit_event(

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from limsai.ai.drafting import DeterministicDrafter, paragraphs
+from limsai.ai.drafting import DraftedText, draft_checked, drafter_for, paragraphs
 from limsai.checks.findings import Finding
 from limsai.checks.run_all import StudyData, run_checks
 from limsai.checks.stability import SeriesEvaluation, evaluate_stability
@@ -42,7 +42,7 @@ from limsai.packages.stability_tables import attribute, stability_tables
 from limsai.packages.tables import build_table
 from limsai.packages.trend_plot import trend_plot
 from limsai.runtime.registry import StepOutcome, StepPhase, StepRun, StepSpec
-from limsai.steps._drafting import earlier_attempt
+from limsai.steps._drafting import earlier_manifest, earlier_narrative
 
 PREFIX = "data-package"
 OUT = "out"
@@ -127,7 +127,8 @@ def run(step_run: StepRun) -> StepOutcome:
     allowed = PHASE_WRITES[ctx.rollout_phase]
     drafting = Permission.WRITE_DRAFTS in allowed
     prefix = package_prefix(step_run.milestone)
-    created_at = (earlier_attempt(gateway, prefix) if drafting else None) or utcnow()
+    earlier = earlier_manifest(gateway, prefix) if drafting else None
+    created_at = earlier.provenance.created_at if earlier else utcnow()
     data, inputs = read_study(gateway, params.as_of or created_at)
     evaluations = evaluate_stability(data) if data.study.study_type is StudyType.STABILITY else []
     findings = run_checks(data, evaluations)
@@ -148,16 +149,26 @@ def run(step_run: StepRun) -> StepOutcome:
     if evaluations:  # a stability package also shows the Q1E estimates, the OOT list and the trends
         tables.extend(t for t in stability_tables(evaluations) if t.name not in {x.name for x in tables})
     flags = tuple(f.flag for f in findings)
-    drafter = DeterministicDrafter()
-    summary_prompt = gateway.approved_prompt(drafter.prompt_id(SUMMARY_TASK))
-    ctx = gateway.context  # now attributed to the approved prompt as well
     facts_for_summary = summary_facts(data, findings, tables, milestone)
+    prompt_facts = {
+        **facts_for_summary,
+        "study_title": data.study.title,
+        "sponsor_name": ctx.sponsor_id,
+        "package_files": [f"{package_name}.{fmt.value}" for fmt in profile.output_formats],
+        "facts": facts_for_summary,
+    }
+    narrative = earlier_narrative(earlier, "summary") or draft_checked(
+        gateway, drafter_for(step_run.llm), SUMMARY_TASK, prompt_facts
+    )
+    ctx = gateway.context  # now attributed to the approved prompt (and model) as well
+    if not narrative.verified:
+        flags = (*flags, "summary: claims not found in the facts: " + "; ".join(narrative.unverified_claims))
     content = PackageContent(
         title=f"Data package {package_name}",
         subtitle=f"{ctx.protocol_number} · study {ctx.study_id} · {milestone or 'no milestone'}",
         package_name=package_name,
         generated_at=created_at,
-        summary=paragraphs(drafter.draft(summary_prompt, facts_for_summary)),
+        summary=paragraphs(narrative.text),
         tables=tuple(tables),
         flags=flags,
         qc_statement=profile.render_qc_statement(
@@ -186,7 +197,7 @@ def run(step_run: StepRun) -> StepOutcome:
         "run_id": ctx.run_id,
         "inputs": inputs,
         "templates": {
-            f"prompt:{summary_prompt.id}@{summary_prompt.version}": summary_prompt.sha256,
+            f"prompt:{ctx.agent.prompt_id}@{ctx.agent.prompt_version}": ctx.agent.prompt_sha256,
             f"profile:{profile.sponsor_id}@{profile.version}": profile_sha256(profile),
             f"docx:{TEMPLATE_NAME}": hashlib.sha256(
                 resource_files("limsai.packages").joinpath("templates", TEMPLATE_NAME).read_bytes()
@@ -201,6 +212,7 @@ def run(step_run: StepRun) -> StepOutcome:
         "included_tables": [t.name for t in tables],
         "validation_flags": list(flags),
         "summary_facts": facts_for_summary,
+        "summary": narrative.model_dump(mode="json"),
         "templates": provenance["templates"],
     }
     package = DraftPackage.for_run(
@@ -213,7 +225,8 @@ def run(step_run: StepRun) -> StepOutcome:
             for f in files
         ],
         "status": "DRAFT",
-        "provenance": provenance,
+        "narrative_checks": narrative.narrative_checks,
+        "provenance": {**provenance, "model_id": ctx.agent.model_id, "llm_call": narrative.llm_call},
         "draft_manifest_sha256": package.manifest_hash,
     }
     out_dir = write_outputs(step_run.workdir, ctx.study_id, milestone, files, manifest)
@@ -224,6 +237,7 @@ def run(step_run: StepRun) -> StepOutcome:
         "findings_by_kind": {f.kind.value: sum(1 for g in findings if g.kind is f.kind) for f in findings},
         "out_dir": str(out_dir) if out_dir else None,
         "manifest_sha256": package.manifest_hash,
+        "narrative_verified": narrative.verified,
     }
     message = f"{package_name}: {len(tables)} tables, {len(files)} files, {len(flags)} flag(s)"
     if not drafting:
@@ -243,12 +257,14 @@ def run(step_run: StepRun) -> StepOutcome:
         signed = documents[0]
         task = gateway.create_task(
             TaskRequest(
-                title=f"Review data package {package_name}",
+                title=("ATTENTION — " if not narrative.verified else "")
+                + f"Review data package {package_name}",
                 assignee=data.study.study_director or ctx.principal.user_id,
                 document_id=signed.document_id,
                 document_version=signed.version,
                 instructions=(
-                    f"Review the package and its {len(flags)} flag(s); e-sign the manifest "
+                    attention(narrative)
+                    + f"Review the package and its {len(flags)} flag(s); e-sign the manifest "
                     f"(sha256 {signed.sha256}) with meaning approval to allow its release to the sponsor."
                 ),
                 required_meaning=SignatureMeaning.APPROVAL.value,
@@ -257,6 +273,16 @@ def run(step_run: StepRun) -> StepOutcome:
         )
         tasks.append(task.task_id)
     return StepOutcome(summary=summary, drafts=drafts, tasks=tasks, message=message)
+
+
+def attention(narrative: DraftedText) -> str:
+    """What a review task says first when the drafted narrative holds claims not in the facts."""
+    if narrative.verified:
+        return ""
+    return (
+        f"ATTENTION: the drafted summary states {len(narrative.unverified_claims)} number(s), date(s) or "
+        "unit(s) not found in the computed facts; check them before signing. "
+    )
 
 
 def output_path(name: str) -> str:

@@ -23,10 +23,10 @@ from typing import Any
 
 from pydantic import Field
 
-from limsai.ai.drafting import DeterministicDrafter, paragraphs
+from limsai.ai.drafting import draft_checked, drafter_for, paragraphs
 from limsai.checks.findings import Finding, FindingKind
 from limsai.checks.run_all import run_checks
-from limsai.checks.stability import SeriesEvaluation, evaluate_stability
+from limsai.checks.stability import SeriesEvaluation, StabilityEvaluationConfig, evaluate_stability
 from limsai.governance.drafts import DraftFile, DraftPackage
 from limsai.governance.policy import PHASE_WRITES, Permission
 from limsai.lims.errors import LimsRejected
@@ -46,10 +46,11 @@ from limsai.packages.stability_tables import (
 from limsai.packages.trend_plot import trend_plot
 from limsai.runtime.registry import StepOutcome, StepPhase, StepRun, StepSpec
 from limsai.stats.q1e import Storage, max_extrapolation
-from limsai.steps._drafting import earlier_attempt
+from limsai.steps._drafting import earlier_manifest, earlier_narrative
 from limsai.steps.package_assemble import MEDIA_TYPES, read_study
 
 PREFIX = "report-draft"
+CONFIG = StabilityEvaluationConfig()  # Q1E at 95% / pool at 0.25, OOT by prediction limits (defaults)
 SUMMARY_TASK = "stability_report_summary"
 SIGNIFICANT_ASSAY_CHANGE = 0.05  # Q1A(R2) 2.2.7: a 5% change in assay from its initial value
 _STORAGE: dict[ConditionKind, Storage] = {
@@ -120,6 +121,10 @@ def summary_facts(
         "milestone": ctx_milestone or "unspecified",
         "long_term_months": months(covered),
         "batches": sorted({b for ev in evaluations for b in ev.batches}),
+        "batch_count": len({b for ev in evaluations for b in ev.batches}),
+        "guideline": "ICH Q1E",
+        "confidence": f"{(1 - CONFIG.shelf_life_alpha) * 100:g}%",
+        "alpha_pool": f"{CONFIG.alpha_pool:g}",
         "series": len(evaluations),
         "estimates": estimates,
         "oot_count": sum(1 for f in findings if f.kind is FindingKind.OOT),
@@ -190,18 +195,27 @@ def run(step_run: StepRun) -> StepOutcome:
     drafting = Permission.WRITE_DRAFTS in allowed
     milestone = step_run.milestone
     prefix = f"{PREFIX}/{slug(milestone) if milestone else 'no-milestone'}"
-    created_at = (earlier_attempt(gateway, prefix) if drafting else None) or utcnow()
+    earlier = earlier_manifest(gateway, prefix) if drafting else None
+    created_at = earlier.provenance.created_at if earlier else utcnow()
     data, inputs = read_study(gateway, params.as_of or created_at)
     if data.study.study_type is not StudyType.STABILITY:
         raise LimsRejected(
             f"report.draft drafts stability reports; {ctx.study_id} is {data.study.study_type.value}"
         )
-    evaluations = evaluate_stability(data)
+    evaluations = evaluate_stability(data, CONFIG)
     findings = run_checks(data, evaluations)
-    drafter = DeterministicDrafter()
-    prompt = gateway.approved_prompt(drafter.prompt_id(SUMMARY_TASK))
-    ctx = gateway.context
     facts = summary_facts(milestone, data.study, evaluations, findings)
+    prompt_facts = {
+        **facts,
+        "study_title": data.study.title,
+        "sponsor_name": ctx.sponsor_id,
+        "as_of": (params.as_of or created_at).isoformat(),
+        "facts": facts,
+    }
+    narrative = earlier_narrative(earlier, "summary") or draft_checked(
+        gateway, drafter_for(step_run.llm), SUMMARY_TASK, prompt_facts
+    )
+    ctx = gateway.context  # now attributed to the approved prompt (and model) as well
     by_attribute: dict[str, list[SeriesEvaluation]] = defaultdict(list)
     for ev in evaluations:
         by_attribute[attribute(ev)].append(ev)
@@ -210,7 +224,7 @@ def run(step_run: StepRun) -> StepOutcome:
     sections = [
         ReportSection(
             heading="Summary",
-            paragraphs=paragraphs(drafter.draft(prompt, facts)),
+            paragraphs=paragraphs(narrative.text),
             tables=(
                 RenderedTable(
                     name="shelf_life",
@@ -245,7 +259,7 @@ def run(step_run: StepRun) -> StepOutcome:
         files,
         milestone=milestone,
         inputs=inputs,
-        facts={**facts, "template": f"{prompt.id}@{prompt.version}:{prompt.sha256}"},
+        facts={**facts, "summary": narrative.model_dump(mode="json")},
         created_at=created_at,
     )
     summary: dict[str, Any] = {
@@ -256,6 +270,7 @@ def run(step_run: StepRun) -> StepOutcome:
         "oot": facts["oot_count"],
         "oos": facts["oos_count"],
         "manifest_sha256": package.manifest_hash,
+        "narrative_checks": narrative.narrative_checks,
     }
     message = (
         f"stability report draft: {len(evaluations)} series, proposed shelf life "
@@ -277,7 +292,8 @@ def run(step_run: StepRun) -> StepOutcome:
     if Permission.CREATE_TASKS in allowed:
         task = gateway.create_task(
             TaskRequest(
-                title=f"Review the stability report draft of {ctx.study_id}",
+                title=("ATTENTION — " if not narrative.verified else "")
+                + f"Review the stability report draft of {ctx.study_id}",
                 assignee=data.study.study_director or ctx.principal.user_id,
                 document_id=documents[0].document_id,
                 document_version=documents[0].version,
