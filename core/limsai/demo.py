@@ -39,9 +39,10 @@ def ensure_demo_config(workdir: Path) -> None:
         config.write_text(DEMO_CONFIG, encoding="utf-8")
 
 
-def run_requests(workdir: Path, requests: list[Any]) -> list[Any]:
+def run_requests(workdir: Path, requests: list[Any], lims_tables: dict[str, Any] | None = None) -> list[Any]:
     """Submit ``requests`` (RunRequest) to the work directory's queue, work it, and return the jobs
-    in order; the audit log ends on a signed checkpoint."""
+    in order; the audit log ends on a signed checkpoint. ``lims_tables`` adds LIMS instances (a
+    running simulator) to the settings."""
     from limsai.governance.audit_log import AuditLog
     from limsai.runtime.logs import configure
     from limsai.runtime.queue import JobQueue
@@ -50,7 +51,7 @@ def run_requests(workdir: Path, requests: list[Any]) -> list[Any]:
     from limsai.runtime.settings import load_settings
     from limsai.runtime.worker import drain
 
-    settings = load_settings(workdir)
+    settings = load_settings(workdir, lims=lims_tables) if lims_tables else load_settings(workdir)
     configure(settings.log_file or workdir / DEMO_LOG)  # the console shows tables; events go to a file
     queue = JobQueue(workdir, lease_seconds=settings.lease_seconds, max_attempts=settings.max_attempts)
     submitted = [queue.submit(request)[0].run_id for request in requests]
@@ -62,31 +63,37 @@ def run_requests(workdir: Path, requests: list[Any]) -> list[Any]:
     return [queue.get(run_id) for run_id in submitted]
 
 
-def study_requests(workdir: Path, step: str, parameters: dict[str, Any]) -> list[Any]:
-    """One request of ``step`` per study with a study director, as that director, for the latest
-    milestone the study has completed."""
+def study_requests(
+    workdir: Path,
+    step: str,
+    parameters: dict[str, Any],
+    lims: str = "embedded",
+    study_type: str | None = None,
+) -> list[Any]:
+    """One request of ``step`` per study (of ``study_type``, when given) with a study director, as
+    that director, for the latest milestone the study has completed."""
     from limsai.lims.port import Scope
     from limsai.model import MilestoneStatus
     from limsai.runtime.queue import RecordRef, RunRequest
 
-    lims = open_lims(workdir)
+    store = open_lims(workdir)
     requests = []
-    for sponsor in lims.list_sponsors():
-        for study in lims.list_studies(Scope(sponsor_id=sponsor.sponsor_id)):
-            if study.study_director is None:
+    for sponsor in store.list_sponsors():
+        for study in store.list_studies(Scope(sponsor_id=sponsor.sponsor_id)):
+            if study.study_director is None or (study_type and study.study_type.value != study_type):
                 continue
             reached = [m.name for m in study.milestones if m.status is MilestoneStatus.COMPLETE]
             requests.append(
                 RunRequest(
                     step=step,
-                    lims="embedded",
+                    lims=lims,
                     record=RecordRef(type="study", id=study.study_id),
                     milestone=reached[-1] if reached else "",
                     requested_by=study.study_director,
                     parameters=parameters,
                 )
             )
-    lims.close()
+    store.close()
     return requests
 
 
@@ -150,13 +157,13 @@ def sign_package(workdir: Path, package: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def release_requests(packages: list[dict[str, Any]]) -> list[Any]:
+def release_requests(packages: list[dict[str, Any]], lims: str = "embedded") -> list[Any]:
     from limsai.runtime.queue import RecordRef, RunRequest
 
     return [
         RunRequest(
             step="package.release",
-            lims="embedded",
+            lims=lims,
             record=RecordRef(type="study", id=p["study_id"]),
             milestone=p["milestone"],
             requested_by=p["requested_by"],
@@ -165,12 +172,16 @@ def release_requests(packages: list[dict[str, Any]]) -> list[Any]:
     ]
 
 
-def run_demo_steps(workdir: Path, as_of: str) -> dict[str, Any]:
-    """Steps 2 and 3 of the module docstring; what the demo shows of them."""
+def run_demo_steps(
+    workdir: Path, as_of: str, lims: str = "embedded", lims_tables: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Steps 2 and 3 of the module docstring, over ``lims``; what the demo shows of them."""
     jobs = run_requests(
         workdir,
-        study_requests(workdir, "status.update", {})
-        + study_requests(workdir, "package.assemble", {"as_of": as_of}),
+        study_requests(workdir, "status.update", {}, lims)
+        + study_requests(workdir, "package.assemble", {"as_of": as_of}, lims)
+        + study_requests(workdir, "report.draft", {"as_of": as_of}, lims, study_type="stability"),
+        lims_tables,
     )
     rows = [run_row(job) for job in jobs]
     packages = {
@@ -181,10 +192,14 @@ def run_demo_steps(workdir: Path, as_of: str) -> dict[str, Any]:
     if RELEASED_STUDY in packages and UNSIGNED_STUDY in packages:
         signing = sign_package(workdir, packages[RELEASED_STUDY])
         chosen = [packages[RELEASED_STUDY], packages[UNSIGNED_STUDY]]
-        releases = [run_row(job) for job in run_requests(workdir, release_requests(chosen))]
+        releases = [
+            run_row(job) for job in run_requests(workdir, release_requests(chosen, lims), lims_tables)
+        ]
     return {
+        "via": lims,
         "runs": [r for r in rows if r["step"] == "status.update"],
         "packages": [r for r in rows if r["step"] == "package.assemble"],
+        "reports": [r for r in rows if r["step"] == "report.draft"],
         "signing": signing,
         "releases": releases,
     }
@@ -207,19 +222,33 @@ def demo_state(workdir: Path, *, lims: str, seed: int | None) -> dict[str, Any]:
     from limsai.seeding import seed_workdir, seeded_with
 
     found = discover()
+    factory = None
     if lims != "embedded":
-        names = ", ".join(p.entry_point for p in found) or "none"
-        raise WorkdirError(
-            f"--lims {lims}: no simulator for that LIMS is available yet (installed plugins: {names}); "
-            "use --lims embedded"
-        )
+        from limsai.runtime.adapters import adapter_factories
+
+        factory = adapter_factories().get(lims)
+        if factory is None or factory.start_simulator is None:
+            with_simulator = sorted(v for v, f in adapter_factories().items() if f.start_simulator)
+            raise WorkdirError(
+                f"--lims {lims}: no simulator for that LIMS is installed (with a simulator: "
+                f"{', '.join(['embedded', *with_simulator])})"
+            )
     seed = DEFAULT_SEED if seed is None else seed
     reused = seeded_with(workdir) == str(seed)
     if not reused:
         seed_workdir(workdir, seed=seed, results=None, force=True)
     manifest = json.loads((workdir / SCENARIO_MANIFEST).read_text(encoding="utf-8"))
     ensure_demo_config(workdir)
-    steps = run_demo_steps(workdir, manifest["reference_time"])
+    if factory is None:
+        steps = run_demo_steps(workdir, manifest["reference_time"])
+    else:
+        assert factory.start_simulator is not None
+        simulator = factory.start_simulator(workdir)  # the vendor's wire protocol over DIR/lims.db
+        try:
+            table = simulator.lims_settings(workdir, lims)
+            steps = run_demo_steps(workdir, manifest["reference_time"], lims, {lims: table})
+        finally:
+            simulator.stop()
     rows = study_rows(open_lims(workdir))
     sponsors: dict[str, dict[str, Any]] = {}
     for row in rows:

@@ -77,6 +77,11 @@ def demo_report(state: dict[str, Any]) -> None:
     console.print(
         f"[bold]limsai demo[/] — embedded reference LIMS {state['lims']} ({reused}, seed {state['seed']})"
     )
+    if state.get("via", "embedded") != "embedded":
+        console.print(
+            f"Steps run over HTTP through the {state['via']} adapter against its simulator, which serves "
+            "that LIMS's wire protocol over the same store on loopback."
+        )
     sponsors = Table(title="Sponsors")
     for heading in ("Sponsor", "Name"):
         sponsors.add_column(heading)
@@ -115,6 +120,7 @@ def demo_report(state: dict[str, Any]) -> None:
         )
     console.print(runs)
     packages_table(state["packages"])
+    reports_table(state.get("reports", []))
     release_report(state)
     audit = state["audit"]
     verdict = "[green]" if audit["ok"] else "[bold red]"
@@ -142,6 +148,39 @@ def packages_table(packages: Sequence[dict[str, Any]]) -> None:
     for p in packages:
         if p["summary"].get("out_dir"):
             console.print(f"  {p['study_id']}: {p['summary']['out_dir']}", highlight=False)
+
+
+def reports_table(reports: Sequence[dict[str, Any]]) -> None:
+    if not reports:
+        return
+    table = Table(title="report.draft: stability report sections (ICH Q1E shelf life, OOT/OOS, trend charts)")
+    for heading in (
+        "Study",
+        "Milestone",
+        "Series",
+        "Proposed shelf life",
+        "OOT",
+        "OOS",
+        "Narrative",
+        "Draft",
+    ):
+        table.add_column(heading)
+    for r in reports:
+        s = r["summary"]
+        checks = s.get("narrative_checks") or {}
+        table.add_row(
+            r["study_id"],
+            r["milestone"],
+            str(s.get("series", "—")) if not r["error"] else f"{r['status']}: {r['error']}",
+            f"{s['proposed_shelf_life_months']} months" if s.get("proposed_shelf_life_months") else "—",
+            str(s.get("oot", "—")),
+            str(s.get("oos", "—")),
+            "verified"
+            if checks.get("verified")
+            else f"{len(checks.get('unverified_claims', []))} unverified",
+            r["drafts"][1]["name"].rsplit("/", 1)[1] if len(r["drafts"]) > 1 else "—",
+        )
+    console.print(table)
 
 
 def release_report(state: dict[str, Any]) -> None:

@@ -34,6 +34,11 @@ class RunningSimulator(Protocol):
 
     def stop(self) -> None: ...
 
+    def lims_settings(self, workdir: Path, name: str) -> dict[str, str]:
+        """The ``[lims.<name>]`` settings table that points an adapter at this simulator (writing
+        any credentials it needs into ``workdir``)."""
+        ...
+
 
 @dataclass(frozen=True)
 class AdapterFactory:

@@ -115,6 +115,12 @@ class LabVantageSimulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    def lims_settings(self, workdir: Path, name: str) -> dict[str, str]:
+        """The ``[lims.<name>]`` table for this simulator (credentials written into ``workdir``)."""
+        from limsai_labvantage.harness import simulator_instance
+
+        return simulator_instance(self, workdir, name)
+
     def __enter__(self) -> LabVantageSimulator:
         return self.start()
 
