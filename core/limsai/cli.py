@@ -352,6 +352,61 @@ def lims_sign(
         )
 
 
+@lims_app.command("upload")
+def lims_upload(
+    workdir: WorkdirOpt,
+    file: Annotated[Path, typer.Argument(help="The document to file, e.g. the sponsor's protocol PDF.")],
+    study: Annotated[str, typer.Option("--study", help="Study id, e.g. AUR-STB-014.")],
+    as_user: Annotated[str, typer.Option("--as", help="The LIMS user filing it.")],
+    name: Annotated[str | None, typer.Option(help="Document name (default: the file name).")] = None,
+    description: Annotated[str, typer.Option(help="What the document is.")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """File a sponsor document (e.g. a protocol for protocol.ingest) on a study in the embedded LIMS,
+    as a named person; a second upload under the same name is the next version."""
+    import mimetypes
+
+    from limsai.lims.embedded.uploads import upload_document
+    from limsai.lims.errors import NotFound
+    from limsai.lims.port import StudyScope
+    from limsai.workdir import open_lims
+
+    def run() -> Any:
+        content = file.read_bytes()
+        media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+        lims = open_lims(workdir)
+        try:
+            user = lims.get_user(as_user)
+            for sponsor in user.sponsors:
+                scope = StudyScope(sponsor_id=sponsor, study_id=study)
+                try:
+                    lims.get_study(scope)
+                except NotFound:
+                    continue
+                return upload_document(
+                    lims,
+                    scope,
+                    name=name or file.name,
+                    filename=file.name,
+                    media_type=media_type,
+                    content=content,
+                    uploaded_by=as_user,
+                    description=description,
+                )
+            raise NotFound(f"study {study} not found among the sponsors {as_user} may see")
+        finally:
+            lims.close()
+
+    document = guarded(as_json, run)
+    if as_json:
+        emit_json(document.model_dump(mode="json"))
+    else:
+        typer.echo(
+            f"Filed {document.name} as {document.document_id} v{document.version} on {document.study_id} "
+            f"({document.size} bytes, sha256 {document.sha256}) by {document.created_by}"
+        )
+
+
 @app.command("plugins")
 def plugins(as_json: JsonOpt = False) -> None:
     """List the installed vendor plugins (entry-point group limsai.plugins)."""
