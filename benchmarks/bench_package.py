@@ -7,11 +7,17 @@ mix), scaled by the scenario's ``results`` argument. Reported per size: wall tim
 Python heap (tracemalloc) and peak resident set of the process, and LIMS calls (SQL queries the
 embedded LIMS ran for the step), which must grow with pages, not samples.
 
-Targets (issue 5): under 5 s and under 500 MB at 20,000 results. Prints one JSON document.
+The same runs are repeated through the LabVantage adapter over its simulator on loopback (HTTP
+calls counted), when the limsai-labvantage plugin is installed.
+
+Targets: under 5 s and under 500 MB at 20,000 results on the embedded LIMS (issue 5); under 10 s
+over the simulator (issue 9). Prints one JSON document.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import json
 import resource
 import subprocess
@@ -25,7 +31,7 @@ STUDY = "AUR-PK-007"
 SCENARIO_RESULTS = {2_000: 8_400, 20_000: 62_400}  # total scenario size giving ~N results in STUDY
 
 
-def assemble_once(total: int) -> dict[str, Any]:
+def assemble_once(total: int, vendor: str = "embedded") -> dict[str, Any]:
     from limsai.governance.audit_log import AuditLog
     from limsai.governance.context import ClientProjectContext
     from limsai.governance.gateway import ScopedGateway
@@ -41,11 +47,20 @@ def assemble_once(total: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         seed_workdir(workdir, seed=None, results=total, force=False)
-        lims = open_lims(workdir)
-        study = lims.get_study(StudyScope(sponsor_id="SPN-AURORA", study_id=STUDY))
-        results = lims.count("results", Scope(sponsor_id=study.sponsor_id, study_id=STUDY))
+        store = open_lims(workdir)
+        study = store.get_study(StudyScope(sponsor_id="SPN-AURORA", study_id=STUDY))
+        results = store.count("results", Scope(sponsor_id=study.sponsor_id, study_id=STUDY))
         scope = StudyScope(sponsor_id=study.sponsor_id, study_id=STUDY)
-        with AuditLog(workdir) as audit:
+        with contextlib.ExitStack() as stack:
+            if vendor == "labvantage":
+                from limsai_labvantage.harness import simulated_adapter
+
+                lims, _ = stack.enter_context(simulated_adapter(workdir))
+                calls_of = lambda: lims.http_calls  # noqa: E731
+            else:
+                lims = store
+                calls_of = lambda: store.query_count  # noqa: E731
+            audit = stack.enter_context(AuditLog(workdir))
             context = ClientProjectContext.for_study(
                 lims,
                 scope,
@@ -58,7 +73,7 @@ def assemble_once(total: int) -> dict[str, Any]:
             )
             gateway = ScopedGateway(lims, context, audit)
             params = package_assemble.PackageAssembleParams(as_of=REFERENCE_TIME)
-            queries_before = lims.query_count
+            queries_before = calls_of()
             started = time.perf_counter()
             outcome = package_assemble.run(
                 StepRun(
@@ -70,9 +85,10 @@ def assemble_once(total: int) -> dict[str, Any]:
                 )
             )
             seconds = time.perf_counter() - started
-            calls = lims.query_count - queries_before
-        lims.close()
+            calls = calls_of() - queries_before
+        store.close()
         return {
+            "lims": vendor,
             "results": results,
             "seconds": round(seconds, 2),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -86,15 +102,20 @@ def assemble_once(total: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    if len(sys.argv) == 3 and sys.argv[1] == "--one":
-        print(json.dumps(assemble_once(int(sys.argv[2]))))
+    if len(sys.argv) == 4 and sys.argv[1] == "--one":
+        print(json.dumps(assemble_once(int(sys.argv[2]), sys.argv[3])))
         return
+    vendors = ["embedded"] + (["labvantage"] if importlib.util.find_spec("limsai_labvantage") else [])
     runs = {}
-    for size, total in SCENARIO_RESULTS.items():
-        child = subprocess.run(
-            [sys.executable, __file__, "--one", str(total)], capture_output=True, text=True, check=True
-        )
-        runs[str(size)] = json.loads(child.stdout.strip().splitlines()[-1])
+    for vendor in vendors:
+        for size, total in SCENARIO_RESULTS.items():
+            child = subprocess.run(
+                [sys.executable, __file__, "--one", str(total), vendor],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            runs[f"{vendor}:{size}"] = json.loads(child.stdout.strip().splitlines()[-1])
     print(json.dumps({"benchmark": "package_assemble", "study": STUDY, "runs": runs}))
 
 
