@@ -18,6 +18,15 @@ only, oversized) fails the run with the reader's typed error before anything is 
 a run reuses the first attempt's package time, so the LIMS hands back the first attachments; a new
 run on a protocol version whose plan is already drafted (and not rejected or superseded) writes
 nothing and points at the existing drafts.
+
+When the deployment names a language model (``llm`` settings other than ``deterministic``), the
+model reads the protocol too, through the approved ``protocol_extraction`` prompt (loaded through
+the gateway, so the run's identity names the prompt and the model), and its grounded answer is
+merged into the deterministic requirements (:mod:`limsai.protocols.merge`): agreement raises
+confidence, disagreement and ungrounded values become ambiguities for the reviewer. The model id,
+token usage and merge counts go into the draft's provenance and the audit log (counts and ids,
+never protocol text). A failed model call fails the run before anything is attached: a plan that
+silently fell back to one extractor would claim a check that never happened.
 """
 
 from __future__ import annotations
@@ -42,7 +51,8 @@ from limsai.model import (
     TaskRequest,
     utcnow,
 )
-from limsai.protocols import AmbiguityKind, ProtocolRequirements, extract, read_protocol
+from limsai.protocols import AmbiguityKind, ProtocolRequirements, SourceDocument, extract, read_protocol
+from limsai.protocols.merge import document_text, merge_extractions
 from limsai.protocols.source import DOCX, PDF
 from limsai.protocols.usdm import build_usdm
 from limsai.runtime.registry import StepOutcome, StepPhase, StepRun, StepSpec
@@ -57,6 +67,10 @@ FILES = ("requirements.json", "usdm.json", "lims-plan.json", "lims-plan.csv")
 
 class NotAProtocol(ValueError):
     """The named document cannot be a sponsor protocol (an AI draft, or neither PDF nor DOCX)."""
+
+
+class ModelExtractionFailed(RuntimeError):
+    """The configured language model could not extract the protocol's requirements."""
 
 
 class ProtocolIngestParams(LimsModel):
@@ -125,6 +139,57 @@ def drafted_before(gateway: ScopedGateway, prefix: str, sha256: str) -> tuple[Do
     return None
 
 
+def extract_with_model(
+    step_run: StepRun, doc: SourceDocument, source: Document, req: ProtocolRequirements
+) -> tuple[ProtocolRequirements, dict[str, Any]]:
+    """``req`` merged with the configured model's grounded extraction, and what the call used."""
+    from limsai.ai.extract_llm import PROMPT_ID, LlmProtocolExtractor
+    from limsai.ai.providers import LlmError, build_client
+
+    assert step_run.llm is not None
+    gateway, ctx = step_run.gateway, step_run.context
+    model_id: str = step_run.llm.provider
+    try:
+        client = build_client(step_run.llm)
+        assert client is not None  # only "deterministic" has no client
+        model_id = client.model_id
+        try:
+            prompt = gateway.approved_prompt(PROMPT_ID, model_id=model_id)
+            extraction = LlmProtocolExtractor(client).extract(
+                prompt,
+                document=document_text(doc),
+                document_id=source.document_id,
+                sponsor_name=ctx.sponsor_id,
+                sponsor_id=ctx.sponsor_id,
+            )
+        finally:
+            client.close()
+    except LlmError as exc:
+        gateway.audit_event("step.llm_failed", reason=type(exc).__name__, task=PROMPT_ID, model_id=model_id)
+        raise ModelExtractionFailed(
+            f"the language model {model_id} could not extract the requirements of document "
+            f"{source.document_id} v{source.version} ({type(exc).__name__}: {exc}); nothing was attached"
+        ) from exc
+    result = merge_extractions(req, extraction, doc)
+    call = extraction.call
+    facts = {
+        "model_id": call.call.model_id,
+        "prompt": {"id": call.prompt_id, "version": call.prompt_version, "sha256": call.prompt_sha256},
+        "parameters": call.call.parameters,
+        "usage": call.call.usage.model_dump(),
+        "attempts": call.call.attempts,
+        "merge": result.report.counts,
+    }
+    gateway.audit_event(
+        "step.llm_call",
+        task=PROMPT_ID,
+        document_id=source.document_id,
+        call=call.model_dump(mode="json"),
+        merge=result.report.counts,
+    )
+    return result.requirements, facts
+
+
 def summarise(req: ProtocolRequirements, plan: LimsPlan, source: Document) -> dict[str, Any]:
     """What the LIMS shows next to the run."""
     return {
@@ -158,6 +223,10 @@ def run(step_run: StepRun) -> StepOutcome:
         )
     doc = read_protocol(content, source.filename)  # ProtocolReadError: nothing attached
     req = extract(doc)
+    model: dict[str, Any] | None = None
+    if step_run.llm is not None and step_run.llm.provider != "deterministic":
+        req, model = extract_with_model(step_run, doc, source, req)
+        ctx = gateway.context  # now attributed to the approved prompt and the model as well
     usdm = build_usdm(req)
     study = gateway.get_study()
     plan = build_plan(
@@ -173,6 +242,8 @@ def run(step_run: StepRun) -> StepOutcome:
         ),
     )
     summary = summarise(req, plan, source)
+    if model is not None:
+        summary["llm"] = {"model_id": model["model_id"], **model["merge"]}
     label = plan.protocol_number or source.filename
     message = (
         f"{label}: {summary['requirements']} requirements, {summary['planned_items']} planned LIMS items "
@@ -202,6 +273,8 @@ def run(step_run: StepRun) -> StepOutcome:
         "warnings": plan.warnings,
         "applied": False,
     }
+    if model is not None:
+        facts["llm"] = model
     package = DraftPackage.for_run(
         ctx,
         files,
