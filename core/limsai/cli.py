@@ -407,6 +407,36 @@ def lims_upload(
         )
 
 
+@app.command("bundle")
+def bundle(
+    vendor: Annotated[str, typer.Argument(help="The vendor plugin, e.g. labvantage.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the bundle zip into.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a vendor plugin's install bundle for the LIMS admin: the LIMS-side artefacts, a
+    settings template, the admin guide and a SHA256SUMS list the IQ verifies."""
+    import hashlib
+
+    from limsai.runtime.plugins import load_plugins
+
+    def run() -> Path:
+        builders = dict(load_plugins().contributions("limsai_bundles"))
+        found = {name: build for _, (name, build) in builders.items()}
+        if vendor not in found:
+            known = ", ".join(sorted(found)) or "none"
+            raise ValueError(f"no install bundle for {vendor!r} (plugins with a bundle: {known})")
+        path: Path = found[vendor](out)
+        return path
+
+    path = guarded(as_json, run)
+    if as_json:
+        emit_json(
+            {"vendor": vendor, "bundle": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+        )
+    else:
+        typer.echo(str(path))
+
+
 @app.command("plugins")
 def plugins(as_json: JsonOpt = False) -> None:
     """List the installed vendor plugins (entry-point group limsai.plugins)."""

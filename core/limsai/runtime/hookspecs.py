@@ -56,3 +56,8 @@ def limsai_routes() -> list[Any]:
 @hookspec
 def limsai_cli_commands() -> list[tuple[str, Any]]:
     """Return ``(name, typer.Typer)`` pairs, each mounted as ``limsai <name>``."""
+
+
+@hookspec
+def limsai_bundles() -> list[tuple[str, Any]]:
+    """Return ``(vendor, build)`` pairs: ``build(out_dir) -> Path`` writes the admin's install bundle."""

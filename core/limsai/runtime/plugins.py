@@ -68,6 +68,7 @@ PROMISES = {
     "limsai_adapters": "a list of AdapterFactory",
     "limsai_routes": "a list of routers",
     "limsai_cli_commands": "a list of (name, typer app) pairs",
+    "limsai_bundles": "a list of (vendor, build function) pairs",
 }
 
 
@@ -82,6 +83,8 @@ def valid_item(hook: str, item: object) -> bool:
         return isinstance(item, AdapterFactory)
     if hook == "limsai_cli_commands":
         return isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and bool(item[0])
+    if hook == "limsai_bundles":
+        return isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and callable(item[1])
     return item is not None
 
 

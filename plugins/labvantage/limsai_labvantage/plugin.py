@@ -2,7 +2,7 @@
 
 limsai registers this module with its plugin manager and calls the hooks it implements (see
 :mod:`limsai.runtime.hookspecs`): ``limsai_adapters`` contributes the LabVantage adapter factory
-(with its simulator), ``limsai_cli_commands`` the ``limsai labvantage`` commands (the install bundle).
+(with its simulator), ``limsai_bundles`` the admin's install bundle (``limsai bundle labvantage``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ PLUGIN = PluginInfo(
     vendor="LabVantage",
     version=__version__,
     description="LabVantage (REST API, SDC/SDI model, Groovy action blocks)",
-    provides=("adapter:labvantage", "simulator:labvantage", "cli:labvantage"),
+    provides=("adapter:labvantage", "simulator:labvantage", "bundle:labvantage"),
 )
 
 FACTORY = AdapterFactory(
@@ -45,8 +45,8 @@ def limsai_adapters() -> list[AdapterFactory]:
 
 
 @hookimpl
-def limsai_cli_commands() -> list[tuple[str, Any]]:
-    """``limsai labvantage …`` (``bundle --out DIR``: the admin's install bundle)."""
-    from limsai_labvantage.cli import app
+def limsai_bundles() -> list[tuple[str, Any]]:
+    """``limsai bundle labvantage --out DIR``: the admin's install bundle."""
+    from limsai_labvantage.bundle import build_bundle
 
-    return [("labvantage", app)]
+    return [("labvantage", build_bundle)]

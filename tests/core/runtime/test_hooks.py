@@ -97,6 +97,11 @@ def limsai_routes():
 @hookimpl
 def limsai_cli_commands():
     return [("fake", "typer app")]
+
+
+@hookimpl
+def limsai_bundles():
+    return [("fakelims", len)]
 """
 
 INFO = """
@@ -145,6 +150,7 @@ def test_hook_specs_are_one_small_documented_function_each() -> None:
         "limsai_adapters",
         "limsai_routes",
         "limsai_cli_commands",
+        "limsai_bundles",
     )
     for name in HOOKS:
         function = getattr(hookspecs, name)
@@ -159,9 +165,9 @@ def test_the_four_vendor_plugins_describe_themselves_through_the_hook() -> None:
     for vendor in VENDORS:
         plugin = found[vendor]
         assert plugin.ok, plugin.error
-        # labvantage also contributes its adapter (with simulator) and its command group
+        # labvantage also contributes its adapter (with simulator) and its install bundle
         expected = {"limsai_plugin_info"} | (
-            {"limsai_adapters", "limsai_cli_commands"} if vendor == "labvantage" else set()
+            {"limsai_adapters", "limsai_bundles"} if vendor == "labvantage" else set()
         )
         assert set(plugin.hooks) == expected
         module = importlib.import_module(f"limsai_{vendor}.plugin")
@@ -183,7 +189,8 @@ def test_a_plugin_contributes_a_step_an_adapter_routes_and_commands(install: Ins
     assert isinstance(adapter, EmbeddedLims) and adapter.name == "fake-inst-1"
     adapter.close()
     assert manager.contributions("limsai_routes") == [("fake", "router")]
-    assert ("fake", ("fake", "typer app")) in manager.contributions("limsai_cli_commands")
+    assert manager.contributions("limsai_cli_commands") == [("fake", ("fake", "typer app"))]
+    assert ("fake", ("fakelims", len)) in manager.contributions("limsai_bundles")
 
     fake = by_name()["fake"]
     assert fake.ok and fake.distribution is None and fake.module == "limsai_test_fake"

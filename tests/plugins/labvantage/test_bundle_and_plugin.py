@@ -1,4 +1,4 @@
-"""The install bundle (``limsai labvantage bundle --out DIR``) and the plugin's hooks."""
+"""The install bundle (``limsai bundle labvantage --out DIR``) and the plugin's hooks."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from limsai.cli import app
 from limsai.runtime.adapters import adapter_factories
 from limsai.runtime.settings import LimsInstance
 from limsai_labvantage import plugin
 from limsai_labvantage.adapter import LabVantageAdapter, create_adapter
 from limsai_labvantage.bundle import build_bundle, verify_bundle
-from limsai_labvantage.cli import app
 
 
 def test_bundle_holds_artefacts_template_guide_and_checksums(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["bundle", "--out", str(tmp_path / "out")])
+    result = CliRunner().invoke(app, ["bundle", "labvantage", "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     path = Path(result.output.strip())
     with zipfile.ZipFile(path) as archive:
@@ -53,9 +53,11 @@ def test_a_tampered_bundle_is_caught(tmp_path: Path) -> None:
     ]
 
 
-def test_plugin_registers_the_labvantage_factory_and_commands(tmp_path: Path) -> None:
+def test_plugin_registers_the_labvantage_factory_and_bundle(tmp_path: Path) -> None:
     assert [f.vendor for f in plugin.limsai_adapters()] == ["labvantage"]
-    assert [name for name, _ in plugin.limsai_cli_commands()] == ["labvantage"]
+    assert [name for name, _ in plugin.limsai_bundles()] == ["labvantage"]
+    unknown = CliRunner().invoke(app, ["bundle", "labware", "--out", str(tmp_path), "--json"])
+    assert unknown.exit_code == 3 and "plugins with a bundle: labvantage" in unknown.output
     factory = adapter_factories()["labvantage"]
     assert factory.start_simulator is not None
     (tmp_path / "secret").write_text("svc:pw\n")
