@@ -103,7 +103,8 @@ def draft_checked(
 
     prompt = gateway.approved_prompt(drafter.prompt_id(task), model_id=drafter.model_id)
     text = drafter.draft(prompt, facts)
-    check = check_narrative(text, facts)
+    # numbers must come from the computed facts, not from reference passages shown for context
+    check = check_narrative(text, {k: v for k, v in facts.items() if k != "document"})
     call = getattr(drafter, "last_call", None)
     llm_call = call.model_dump(mode="json") if call is not None else None
     if llm_call is not None:

@@ -35,3 +35,48 @@ def earlier_narrative(manifest: DraftManifest | None, key: str) -> DraftedText |
     if manifest is None or not isinstance(manifest.provenance.facts.get(key), dict):
         return None
     return DraftedText.model_validate(manifest.provenance.facts[key])
+
+
+REFERENCE_MEDIA = (
+    "application/pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+)
+NO_REFERENCES = "(no sponsor document is filed on the study)"
+
+
+def reference_passages(gateway: ScopedGateway, query: str, k: int = 3) -> tuple[str, list[str]]:
+    """Passages of the sponsor's documents filed on the study (protocols, SOPs: PDF or DOCX, not AI
+    drafts) most relevant to ``query``, for a language model's ``{document}`` block, and one flag per
+    suspected injection found in them. Documents are read through the gateway (scoped, audited) and
+    ranked by BM25 in an index of this sponsor's documents only."""
+    from limsai.ai.injection import scan
+    from limsai.ai.retrieval import SponsorDocument, SponsorRetrieval
+    from limsai.protocols.merge import document_text
+    from limsai.protocols.models import ProtocolReadError
+    from limsai.protocols.source import read_protocol
+
+    sponsor = gateway.context.sponsor_id
+    documents = []
+    for doc in gateway.list_documents():
+        if doc.attribution is not None or doc.media_type not in REFERENCE_MEDIA:
+            continue
+        if doc.status.value in ("superseded", "rejected"):
+            continue
+        try:
+            source = read_protocol(gateway.get_document_content(doc.document_id, doc.version), doc.filename)
+        except ProtocolReadError:
+            continue  # an unreadable file contributes nothing; protocol.ingest reports it by name
+        documents.append(
+            SponsorDocument(sponsor_id=sponsor, document_id=doc.document_id, text=document_text(source))
+        )
+    hits = SponsorRetrieval(documents).search(sponsor, query, k) if documents else []
+    if not hits:
+        return NO_REFERENCES, []
+    flags = [
+        f"{hit.chunk.document_id}: suspected {flag.kind} in a reference passage, not followed"
+        for hit in hits
+        for flag in scan(hit.chunk.text, sponsor_id=sponsor)
+    ]
+    return "\n\n".join(f"[{hit.chunk.document_id}] {hit.chunk.text}" for hit in hits), list(
+        dict.fromkeys(flags)
+    )

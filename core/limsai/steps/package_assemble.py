@@ -42,7 +42,7 @@ from limsai.packages.stability_tables import attribute, stability_tables
 from limsai.packages.tables import build_table
 from limsai.packages.trend_plot import trend_plot
 from limsai.runtime.registry import StepOutcome, StepPhase, StepRun, StepSpec
-from limsai.steps._drafting import earlier_manifest, earlier_narrative
+from limsai.steps._drafting import earlier_manifest, earlier_narrative, reference_passages
 
 PREFIX = "data-package"
 OUT = "out"
@@ -157,9 +157,14 @@ def run(step_run: StepRun) -> StepOutcome:
         "package_files": [f"{package_name}.{fmt.value}" for fmt in profile.output_formats],
         "facts": facts_for_summary,
     }
-    narrative = earlier_narrative(earlier, "summary") or draft_checked(
-        gateway, drafter_for(step_run.llm), SUMMARY_TASK, prompt_facts
-    )
+    narrative = earlier_narrative(earlier, "summary")
+    if narrative is None:
+        drafter = drafter_for(step_run.llm)
+        if drafter.model_id != "deterministic":  # a model also reads the sponsor's own documents
+            query = " ".join([milestone, data.study.study_type.value, *sorted({t.name for t in data.tests})])
+            prompt_facts["document"], reference_flags = reference_passages(gateway, query)
+            flags = (*flags, *reference_flags)
+        narrative = draft_checked(gateway, drafter, SUMMARY_TASK, prompt_facts)
     ctx = gateway.context  # now attributed to the approved prompt (and model) as well
     if not narrative.verified:
         flags = (*flags, "summary: claims not found in the facts: " + "; ".join(narrative.unverified_claims))

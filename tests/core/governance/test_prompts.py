@@ -28,6 +28,8 @@ PROMPT = "package_executive_summary"
 V1_FILE = "templates/package_executive_summary.v1.txt"
 V1_SHA = "b917c531968e79483ffe35b6c96777db6ade611fb39d1a6884f90ac3ae0b4f11"
 V2_SHA = "fba38a20869ca7c83e00d8584ff565d2c9a6e7af8155d5bef8106aa465702805"
+V3_FILE = "templates/package_executive_summary.v3.txt"
+V3_SHA = "83dec4c62e5efed86e332e02d973f54ec3c28ed6cc10f02769c7e3fbad5bea5a"
 AGENT = AgentIdentity(step_id="package", step_version="1.0.0", model_id="test-model")
 ACTOR = AuditContext.for_agent(
     AGENT, on_behalf_of="hgreco", sponsor_id="SPN-A", study_id="STB-A-1", run_id="run-0001"
@@ -97,9 +99,10 @@ def test_shipped_templates_hash_to_their_registry_entries() -> None:
 def test_latest_approved_version_loads_and_is_audited() -> None:
     registry = PromptRegistry.load()
     sink = ListAuditSink()
-    prompt = registry.get(PROMPT, audit=sink, actor=ACTOR)
-    assert (prompt.id, prompt.version, prompt.sha256) == (PROMPT, "1", V1_SHA)
-    assert "{facts}" in prompt.text and prompt.text.startswith("You draft the executive summary")
+    prompt = registry.get(PROMPT, audit=sink, actor=ACTOR)  # v3 is the latest approved (v2 is a draft)
+    assert (prompt.id, prompt.version, prompt.sha256) == (PROMPT, "3", V3_SHA)
+    assert "{facts}" in prompt.text and "{document}" in prompt.text
+    assert prompt.text.startswith("You draft the executive summary")
     [record] = sink.records
     assert record.action == "prompt_loaded"
     assert record.actor_type is ActorType.AI_AGENT
@@ -111,9 +114,9 @@ def test_latest_approved_version_loads_and_is_audited() -> None:
         "STB-A-1",
         "run-0001",
     )
-    assert record.record == f"prompt/{PROMPT}/v1"
-    assert record.details["sha256"] == V1_SHA
-    assert record.details["file"] == V1_FILE
+    assert record.record == f"prompt/{PROMPT}/v3"
+    assert record.details["sha256"] == V3_SHA
+    assert record.details["file"] == V3_FILE
     assert len(record.details["registry_sha256"]) == 64
 
 
@@ -123,14 +126,14 @@ def test_explicit_approved_version_loads() -> None:
 
 
 def test_stamp_puts_the_prompt_identity_on_the_agent() -> None:
-    prompt = PromptRegistry.load().get(PROMPT, audit=ListAuditSink(), actor=ACTOR)
+    prompt = PromptRegistry.load().get(PROMPT, "1", audit=ListAuditSink(), actor=ACTOR)
     stamped = prompt.stamp(AGENT)
     assert (stamped.prompt_id, stamped.prompt_version, stamped.prompt_sha256) == (PROMPT, "1", V1_SHA)
     assert (stamped.step_id, stamped.step_version, stamped.model_id) == ("package", "1.0.0", "test-model")
 
 
 def test_load_accepts_a_plain_path(prompts_copy: Path) -> None:
-    prompt = PromptRegistry.load(prompts_copy).get(PROMPT, audit=ListAuditSink(), actor=ACTOR)
+    prompt = PromptRegistry.load(prompts_copy).get(PROMPT, "1", audit=ListAuditSink(), actor=ACTOR)
     assert prompt.sha256 == V1_SHA
 
 
@@ -144,7 +147,7 @@ def test_tampered_template_is_refused_and_audited(prompts_copy: Path) -> None:
     template.write_bytes(bytes(data))
     tampered_sha = hashlib.sha256(bytes(data)).hexdigest()
 
-    error, record = refused(PromptRegistry.load(prompts_copy))
+    error, record = refused(PromptRegistry.load(prompts_copy), "1")
 
     assert error.reason is RefusalReason.HASH_MISMATCH
     assert (error.expected_sha256, error.actual_sha256) == (V1_SHA, tampered_sha)
@@ -164,7 +167,7 @@ def test_tampered_template_is_refused_and_audited(prompts_copy: Path) -> None:
     )
     assert record.details == {
         "prompt_id": PROMPT,
-        "requested_version": None,
+        "requested_version": "1",
         "version": "1",
         "status": "approved",
         "file": V1_FILE,
@@ -220,7 +223,7 @@ def test_unknown_prompt_and_unknown_version_are_refused_and_audited() -> None:
 
 def test_missing_template_file_is_refused(prompts_copy: Path) -> None:
     (prompts_copy / V1_FILE).unlink()
-    error, record = refused(PromptRegistry.load(prompts_copy))
+    error, record = refused(PromptRegistry.load(prompts_copy), "1")
     assert error.reason is RefusalReason.FILE_MISSING
     assert record.details["actual_sha256"] is None
 

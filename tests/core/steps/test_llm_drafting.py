@@ -70,3 +70,60 @@ def test_demo_with_azure_flags_an_unverified_number_and_keeps_sponsors_apart(tmp
     lims.close()
     package_tasks = [t for t in tasks if "data package" in t.title]
     assert package_tasks and all(t.title.startswith("ATTENTION") for t in package_tasks)
+
+
+def test_the_model_reads_passages_of_the_sponsors_own_protocol_as_data(tmp_path: Path) -> None:
+    from limsai.lims.embedded.uploads import upload_document
+    from limsai.lims.port import StudyScope
+    from limsai.lims.scenario import REFERENCE_TIME
+    from limsai.protocols.corpus import bioanalytical, to_pdf
+    from limsai.runtime.local import run_synchronously
+    from limsai.runtime.settings import load_settings
+
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "limsai.cli", "scenario", "seed", "--workdir", str(tmp_path)],
+            capture_output=True,
+        ).returncode
+        == 0
+    )
+    lims = open_lims(tmp_path)
+    upload_document(
+        lims,
+        StudyScope(sponsor_id="SPN-AURORA", study_id="AUR-PK-007"),
+        name="protocol AUR-PK-007",
+        filename="protocol.pdf",
+        media_type="application/pdf",
+        content=to_pdf(bioanalytical()),
+        uploaded_by="hgreco",
+    )
+    lims.close()
+    with FakeChatServer(narrative) as server:
+        environ = {
+            "LIMSAI_LLM_PROVIDER": "azure",
+            "AZURE_OPENAI_ENDPOINT": server.url,
+            "AZURE_OPENAI_API_KEY": "fake-key-123",
+            "OPENAI_API_VERSION": "2024-10-21",
+            "LIMSAI_AZURE_DEPLOYMENT": "limsai-gpt4o",
+            "LIMSAI_AZURE_MODEL": "gpt-4o",
+        }
+        job = run_synchronously(
+            tmp_path,
+            step="package.assemble",
+            lims="embedded",
+            record="study:AUR-PK-007",
+            user="hgreco",
+            milestone="Analysis Complete",
+            params=[f"as_of={REFERENCE_TIME.isoformat()}"],
+            settings=load_settings(tmp_path, environ=environ),
+        )
+        [request] = server.requests
+    assert job.state.value == "succeeded", job.last_error
+    prompt = request.prompt
+    block = prompt[prompt.index("<document>") : prompt.index("</document>")]
+    assert "[DOC-" in block and "LC-MS/MS" in block  # passages of the protocol filed on the study
+    assert sum(s in json.dumps(request.body) for s in SPONSORS) == 1
+    manifest = json.loads(
+        (Path(job.result["summary"]["out_dir"]) / "manifest.json").read_text(encoding="utf-8")
+    )
+    assert any("suspected" in flag and "not followed" in flag for flag in manifest["validation_flags"])
