@@ -47,11 +47,16 @@ class LlmNotConfigured(LlmError):
 
 
 class LlmTimeout(LlmError):
-    """The server did not answer within the timeout."""
+    """The server did not answer within the timeout (transient: the job queue retries the run)."""
+
+    transient = True
 
 
 class LlmUnavailable(LlmError):
-    """The server kept refusing (429, 5xx or no connection) after the allowed retries."""
+    """The server kept refusing (429, 5xx or no connection) after the allowed retries (transient: the
+    job queue retries the run later, with backoff)."""
+
+    transient = True
 
 
 class LlmRejected(LlmError):

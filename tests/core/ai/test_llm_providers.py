@@ -195,3 +195,12 @@ def test_openai_like_malformed(loopback: LoopbackServer) -> None:
     loopback.replies = [lambda b: (200, "{not json")]
     with pytest.raises(LlmMalformedResponse):
         loopback.client().chat("hi")
+
+
+def test_timeouts_and_outages_are_retried_by_the_queue_other_failures_are_not() -> None:
+    from limsai.ai.providers import LlmMalformedResponse, LlmRejected, LlmUnavailable
+
+    assert LlmTimeout("t").transient is True and LlmUnavailable("u").transient is True
+    assert not getattr(LlmRejected("r"), "transient", False)
+    assert not getattr(LlmMalformedResponse("m"), "transient", False)
+
