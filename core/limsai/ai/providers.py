@@ -331,6 +331,16 @@ def _short(exc: Exception) -> str:
     return text[:200]
 
 
+def options_from(settings: LlmSettings) -> LlmOptions:
+    """The call bounds and generation parameters the deployment's settings give."""
+    return LlmOptions(
+        timeout_seconds=settings.timeout_seconds,
+        max_retries=settings.max_retries,
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,
+    )
+
+
 def build_client(
     settings: LlmSettings,
     options: LlmOptions | None = None,
@@ -341,4 +351,4 @@ def build_client(
     """The client for the configured provider; ``None`` for ``deterministic`` (no model)."""
     if settings.provider == "deterministic":
         return None
-    return LlmClient(settings, options, http_client=http_client, sleep=sleep)
+    return LlmClient(settings, options or options_from(settings), http_client=http_client, sleep=sleep)

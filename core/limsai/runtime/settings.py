@@ -32,6 +32,7 @@ scripts. An example ``limsai.toml``::
     azure_endpoint = "https://example.openai.azure.com"
     azure_api_version = "2024-06-01"
     azure_deployment = "gpt-4o"
+    timeout_seconds = 60                # per call; max_retries = 2, temperature = 0, max_tokens = 1024
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ LLM_ENV: dict[str, str] = {
     "LIMSAI_OPENAI_BASE_URL": "openai_base_url",
     "LIMSAI_OPENAI_MODEL": "openai_model",
     "LIMSAI_OPENAI_API_KEY": "openai_api_key",
+    "LIMSAI_LLM_TIMEOUT_SECONDS": "timeout_seconds",
+    "LIMSAI_LLM_MAX_RETRIES": "max_retries",
+    "LIMSAI_LLM_TEMPERATURE": "temperature",
+    "LIMSAI_LLM_MAX_TOKENS": "max_tokens",
 }
 """Environment variable → :class:`LlmSettings` field."""
 LLM_ENV_BY_FIELD = {name: var for var, name in LLM_ENV.items()}
@@ -145,6 +150,10 @@ class LlmSettings(BaseModel):
     openai_base_url: str | None = None
     openai_model: str | None = None
     openai_api_key: SecretStr | None = None
+    timeout_seconds: float = Field(default=60.0, gt=0, description="one call's time limit")
+    max_retries: int = Field(default=2, ge=0, le=5, description="retries of a 429/5xx/lost connection")
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    max_tokens: int = Field(default=1024, gt=0, description="longest answer a call may return")
 
 
 def resolve_secret(ref: str, environ: Mapping[str, str] | None = None, *, base: Path | None = None) -> str:
@@ -382,6 +391,7 @@ def config_check(settings: Settings | Path, environ: Mapping[str, str] | None = 
         if not getattr(loaded.llm, key):
             message = f"provider {provider!r} needs {key} (or {LLM_ENV_BY_FIELD[key]} in the environment)"
             problems.append(error(f"llm.{key}", message))
+
     return problems
 
 

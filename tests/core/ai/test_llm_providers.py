@@ -204,3 +204,22 @@ def test_timeouts_and_outages_are_retried_by_the_queue_other_failures_are_not() 
     assert not getattr(LlmRejected("r"), "transient", False)
     assert not getattr(LlmMalformedResponse("m"), "transient", False)
 
+
+def test_call_bounds_come_from_the_settings_and_bad_values_are_refused(tmp_path: Any) -> None:
+    from limsai.ai.providers import options_from
+    from limsai.runtime.settings import SettingsError, load_settings
+
+    environ = {
+        "LIMSAI_LLM_TIMEOUT_SECONDS": "12.5",
+        "LIMSAI_LLM_MAX_RETRIES": "4",
+        "LIMSAI_LLM_MAX_TOKENS": "300",
+    }
+    options = options_from(load_settings(tmp_path, environ=environ).llm)
+    assert (options.timeout_seconds, options.max_retries, options.max_tokens, options.temperature) == (
+        12.5,
+        4,
+        300,
+        0.0,
+    )
+    with pytest.raises(SettingsError, match=r"llm\.max_retries"):
+        load_settings(tmp_path, environ={"LIMSAI_LLM_MAX_RETRIES": "9"})
