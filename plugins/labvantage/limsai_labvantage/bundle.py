@@ -7,12 +7,15 @@ installation qualification verifies. The zip is deterministic: same inputs, same
 from __future__ import annotations
 
 import hashlib
+import sys
 import zipfile
 from pathlib import Path
 
 from limsai_labvantage import __version__
 
-PLUGIN_ROOT = Path(__file__).resolve().parents[1]
+SOURCE_ROOT = Path(__file__).resolve().parents[1]  # a source checkout or an editable install
+INSTALLED_ROOT = Path(sys.prefix) / "share" / "limsai-labvantage"  # a wheel's data files
+PLUGIN_ROOT = SOURCE_ROOT if (SOURCE_ROOT / "lims").is_dir() else INSTALLED_ROOT
 ARTEFACTS = PLUGIN_ROOT / "lims"
 GUIDE = PLUGIN_ROOT / "README.md"
 FIXED_TIME = (2026, 1, 1, 0, 0, 0)

@@ -6,6 +6,7 @@ import hashlib
 import zipfile
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from limsai.cli import app
@@ -92,3 +93,27 @@ def test_simulator_instance_builds_a_working_adapter_through_the_factory(tmp_pat
         assert table["base_url"] == simulator.url and table["credentials_ref"].startswith("file:")
     finally:
         simulator.stop()
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_every_artefact_for_the_bundle(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    plugin_dir = Path(__file__).resolve().parents[3] / "plugins" / "labvantage"
+    source = tmp_path / "src"  # a clean copy: no stale build/ or egg-info from a developer's tree
+    shutil.copytree(plugin_dir, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(source),
+         "-w", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    [wheel] = tmp_path.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = {
+            name.split("/share/limsai-labvantage/", 1)[1] for name in archive.namelist() if "/share/" in name
+        }
+    artefacts = {f"lims/{p.name}" for p in (plugin_dir / "lims").iterdir() if p.is_file()}
+    assert shipped == artefacts | {"README.md"}
