@@ -3,10 +3,55 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from limsai.ai.drafting import DraftedText
-from limsai.governance.drafts import MANIFEST_FILENAME, DraftManifest
+from limsai.governance.drafts import MANIFEST_FILENAME, DraftManifest, DraftPackage
 from limsai.governance.gateway import ScopedGateway
+from limsai.governance.policy import Permission
+from limsai.lims.port import Capability as C
+from limsai.model import Document
+
+DRAFTING_PERMISSIONS = frozenset(
+    {Permission.READ_DATA, Permission.READ_DOCUMENTS, Permission.WRITE_DRAFTS, Permission.CREATE_TASKS}
+)
+"""What a step that reads a study and drafts for review needs of its requester."""
+
+STUDY_DRAFTING_CAPABILITIES = frozenset(
+    {
+        C.READ_STUDIES,
+        C.READ_SCHEDULE,
+        C.READ_SAMPLES,
+        C.READ_RESULTS,
+        C.READ_SPECIFICATIONS,
+        C.READ_INSTRUMENTS,
+        C.READ_REAGENTS,
+        C.READ_DEVIATIONS,
+        C.READ_DOCUMENTS,
+        C.ATTACH_DRAFTS,
+        C.CREATE_TASKS,
+    }
+)
+"""What the LIMS must offer a step that reads a whole study (``package_assemble.read_study``) and
+attaches drafts with a review task."""
+
+
+def attach_package(gateway: ScopedGateway, package: DraftPackage, prefix: str) -> list[Document]:
+    """Attach ``package`` under ``prefix`` (manifest first), each document keyed on the run and its
+    name, so a retry gets the first attachments back."""
+    run_id = gateway.context.run_id
+    return [
+        gateway.attach_draft(draft, idempotency_key=f"{run_id}:{draft.name}")
+        for draft in package.to_documents(prefix)
+    ]
+
+
+def draft_rows(documents: list[Document]) -> list[dict[str, Any]]:
+    """How a run reports its drafts to the LIMS: id, version, name and sha256 of each."""
+    return [
+        {"document_id": d.document_id, "version": d.version, "name": d.name, "sha256": d.sha256}
+        for d in documents
+    ]
 
 
 def earlier_manifest(gateway: ScopedGateway, prefix: str) -> DraftManifest | None:

@@ -33,7 +33,6 @@ from limsai.checks.stability import SeriesEvaluation, evaluate_stability
 from limsai.governance.drafts import DraftFile, DraftPackage
 from limsai.governance.gateway import ScopedGateway, records_hash
 from limsai.governance.policy import PHASE_WRITES, Permission
-from limsai.lims.port import Capability as C
 from limsai.model import DeviationStatus, LimsModel, SignatureMeaning, StudyType, TaskRequest, utcnow
 from limsai.packages.profiles import load_profile, profile_sha256, render_package_name, slug
 from limsai.packages.render import PackageContent, RenderedTable, SignatureBlock, render_all
@@ -42,7 +41,15 @@ from limsai.packages.stability_tables import attribute, stability_tables
 from limsai.packages.tables import build_table
 from limsai.packages.trend_plot import trend_plot
 from limsai.runtime.registry import StepOutcome, StepPhase, StepRun, StepSpec
-from limsai.steps._drafting import earlier_manifest, earlier_narrative, reference_passages
+from limsai.steps._drafting import (
+    DRAFTING_PERMISSIONS,
+    STUDY_DRAFTING_CAPABILITIES,
+    attach_package,
+    draft_rows,
+    earlier_manifest,
+    earlier_narrative,
+    reference_passages,
+)
 
 PREFIX = "data-package"
 OUT = "out"
@@ -249,14 +256,8 @@ def run(step_run: StepRun) -> StepOutcome:
         return StepOutcome(
             summary=summary, message=f"{message}; rollout phase {ctx.rollout_phase.value}: not attached"
         )
-    documents = [
-        gateway.attach_draft(draft, idempotency_key=f"{ctx.run_id}:{draft.name}")
-        for draft in package.to_documents(prefix)
-    ]
-    drafts = [
-        {"document_id": d.document_id, "version": d.version, "name": d.name, "sha256": d.sha256}
-        for d in documents
-    ]
+    documents = attach_package(gateway, package, prefix)
+    drafts = draft_rows(documents)
     tasks: list[str] = []
     if Permission.CREATE_TASKS in allowed:
         signed = documents[0]
@@ -324,24 +325,8 @@ STEP = StepSpec(
         "with a review task for the study director."
     ),
     input_model=PackageAssembleParams,
-    permissions=frozenset(
-        {Permission.READ_DATA, Permission.READ_DOCUMENTS, Permission.WRITE_DRAFTS, Permission.CREATE_TASKS}
-    ),
+    permissions=DRAFTING_PERMISSIONS,
     phase=StepPhase.READ_ONLY,
-    capabilities=frozenset(
-        {
-            C.READ_STUDIES,
-            C.READ_SCHEDULE,
-            C.READ_SAMPLES,
-            C.READ_RESULTS,
-            C.READ_SPECIFICATIONS,
-            C.READ_INSTRUMENTS,
-            C.READ_REAGENTS,
-            C.READ_DEVIATIONS,
-            C.READ_DOCUMENTS,
-            C.ATTACH_DRAFTS,
-            C.CREATE_TASKS,
-        }
-    ),
+    capabilities=STUDY_DRAFTING_CAPABILITIES,
     run=run,
 )

@@ -56,7 +56,7 @@ from limsai.protocols.merge import document_text, merge_extractions
 from limsai.protocols.source import DOCX, PDF
 from limsai.protocols.usdm import build_usdm
 from limsai.runtime.registry import StepOutcome, StepPhase, StepRun, StepSpec
-from limsai.steps._drafting import earlier_attempt
+from limsai.steps._drafting import attach_package, earlier_attempt
 from limsai.steps._protocol_plan import LimsPlan, PlanSource, build_plan, json_bytes
 
 PREFIX = "protocol"
@@ -283,10 +283,7 @@ def run(step_run: StepRun) -> StepOutcome:
         facts=facts,
         created_at=created_at,
     )
-    documents = [
-        gateway.attach_draft(draft, idempotency_key=f"{ctx.run_id}:{draft.name}")
-        for draft in package.to_documents(prefix)
-    ]
+    documents = attach_package(gateway, package, prefix)
     summary["manifest_sha256"] = package.manifest_hash
     tasks: list[str] = []
     if Permission.CREATE_TASKS in allowed:

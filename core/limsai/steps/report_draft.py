@@ -30,7 +30,6 @@ from limsai.checks.stability import SeriesEvaluation, StabilityEvaluationConfig,
 from limsai.governance.drafts import DraftFile, DraftPackage
 from limsai.governance.policy import PHASE_WRITES, Permission
 from limsai.lims.errors import LimsRejected
-from limsai.lims.port import Capability as C
 from limsai.model import ConditionKind, LimsModel, SignatureMeaning, StudyType, TaskRequest, utcnow
 from limsai.packages.profiles import slug
 from limsai.packages.render import RenderedTable
@@ -46,7 +45,14 @@ from limsai.packages.stability_tables import (
 from limsai.packages.trend_plot import trend_plot
 from limsai.runtime.registry import StepOutcome, StepPhase, StepRun, StepSpec
 from limsai.stats.q1e import Storage, max_extrapolation
-from limsai.steps._drafting import earlier_manifest, earlier_narrative
+from limsai.steps._drafting import (
+    DRAFTING_PERMISSIONS,
+    STUDY_DRAFTING_CAPABILITIES,
+    attach_package,
+    draft_rows,
+    earlier_manifest,
+    earlier_narrative,
+)
 from limsai.steps.package_assemble import MEDIA_TYPES, read_study
 
 PREFIX = "report-draft"
@@ -280,14 +286,8 @@ def run(step_run: StepRun) -> StepOutcome:
         return StepOutcome(
             summary=summary, message=f"{message}; rollout phase {ctx.rollout_phase.value}: not attached"
         )
-    documents = [
-        gateway.attach_draft(draft, idempotency_key=f"{ctx.run_id}:{draft.name}")
-        for draft in package.to_documents(prefix)
-    ]
-    drafts = [
-        {"document_id": d.document_id, "version": d.version, "name": d.name, "sha256": d.sha256}
-        for d in documents
-    ]
+    documents = attach_package(gateway, package, prefix)
+    drafts = draft_rows(documents)
     tasks: list[str] = []
     if Permission.CREATE_TASKS in allowed:
         task = gateway.create_task(
@@ -319,24 +319,8 @@ STEP = StepSpec(
         "with the plots attached to the study with a review task."
     ),
     input_model=ReportDraftParams,
-    permissions=frozenset(
-        {Permission.READ_DATA, Permission.READ_DOCUMENTS, Permission.WRITE_DRAFTS, Permission.CREATE_TASKS}
-    ),
+    permissions=DRAFTING_PERMISSIONS,
     phase=StepPhase.READ_ONLY,
-    capabilities=frozenset(
-        {
-            C.READ_STUDIES,
-            C.READ_SCHEDULE,
-            C.READ_SAMPLES,
-            C.READ_RESULTS,
-            C.READ_SPECIFICATIONS,
-            C.READ_INSTRUMENTS,
-            C.READ_REAGENTS,
-            C.READ_DEVIATIONS,
-            C.READ_DOCUMENTS,
-            C.ATTACH_DRAFTS,
-            C.CREATE_TASKS,
-        }
-    ),
+    capabilities=STUDY_DRAFTING_CAPABILITIES,
     run=run,
 )
