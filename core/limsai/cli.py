@@ -367,8 +367,7 @@ def lims_upload(
     import mimetypes
 
     from limsai.lims.embedded.uploads import upload_document
-    from limsai.lims.errors import NotFound
-    from limsai.lims.port import StudyScope
+    from limsai.lims.port import study_scope_for
     from limsai.workdir import open_lims
 
     def run() -> Any:
@@ -376,24 +375,16 @@ def lims_upload(
         media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
         lims = open_lims(workdir)
         try:
-            user = lims.get_user(as_user)
-            for sponsor in user.sponsors:
-                scope = StudyScope(sponsor_id=sponsor, study_id=study)
-                try:
-                    lims.get_study(scope)
-                except NotFound:
-                    continue
-                return upload_document(
-                    lims,
-                    scope,
-                    name=name or file.name,
-                    filename=file.name,
-                    media_type=media_type,
-                    content=content,
-                    uploaded_by=as_user,
-                    description=description,
-                )
-            raise NotFound(f"study {study} not found among the sponsors {as_user} may see")
+            return upload_document(
+                lims,
+                study_scope_for(lims, as_user, study),
+                name=name or file.name,
+                filename=file.name,
+                media_type=media_type,
+                content=content,
+                uploaded_by=as_user,
+                description=description,
+            )
         finally:
             lims.close()
 

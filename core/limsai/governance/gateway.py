@@ -351,14 +351,17 @@ class ScopedGateway:
 
     def record_release(
         self,
-        manifest_document_id: str,
+        manifest_document_id: str | None,
         version: int | None = None,
         *,
+        manifest_name: str | None = None,
         required: Mapping[Role, SignatureMeaning] | None = None,
     ) -> ReleaseOutcome:
         """Record in the LIMS the release a human's approval e-signature made, after checking it
         (see :mod:`limsai.governance.gateway_release`); :class:`ReleaseRefused` otherwise."""
-        return record_release(self, manifest_document_id, version, required=required)
+        return record_release(
+            self, manifest_document_id, version, manifest_name=manifest_name, required=required
+        )
 
     # -- approved prompts ------------------------------------------------------------------------------
     def approved_prompt(

@@ -51,6 +51,7 @@ class ReleaseOutcome(LimsModel):
     the document versions now RELEASED; ``replay`` when they already were (a retry)."""
 
     decision: ReleaseDecision
+    manifest_document: str
     manifest_sha256: str
     documents: list[Document]
     replay: bool
@@ -92,18 +93,30 @@ def _package_parts(documents: list[Document], manifest: Document) -> list[Docume
 
 def record_release(
     gateway: ScopedGateway,
-    manifest_document_id: str,
+    manifest_document_id: str | None,
     version: int | None = None,
     *,
+    manifest_name: str | None = None,
     required: Mapping[Role, SignatureMeaning] | None = None,
 ) -> ReleaseOutcome:
     """Check the package whose manifest is ``manifest_document_id`` (its latest version unless
-    ``version``) and, when a human's approval releases it, mark it RELEASED in the LIMS.
-    ``required`` adds the sponsor's sign-offs (role -> meaning). Raises :class:`ReleaseRefused`."""
+    ``version``; without an id, the newest current document called ``manifest_name``) and, when a
+    human's approval releases it, mark it RELEASED in the LIMS. ``required`` adds the sponsor's
+    sign-offs (role -> meaning). Raises :class:`ReleaseRefused`."""
     gateway._require(Permission.RECORD_RELEASE, "record_release")
     ctx = gateway.context
-    ref = f"document/{manifest_document_id}" + (f"/v{version}" if version else "")
     documents = gateway.list_documents()
+    if manifest_document_id is None:
+        named = [d for d in documents if d.name == manifest_name and d.status not in _UNRELEASABLE]
+        newest = max(named, key=lambda d: (d.created_at, d.version)) if named else None
+        manifest_document_id = newest.document_id if newest else None
+    if manifest_document_id is None:
+        _refuse(
+            gateway,
+            f"study/{ctx.study_id}",
+            [f"study {ctx.study_id} has no package {manifest_name!r} to release"],
+        )
+    ref = f"document/{manifest_document_id}" + (f"/v{version}" if version else "")
     manifest = _manifest_version(documents, manifest_document_id, version)
     if manifest is None:
         _refuse(gateway, ref, [f"no document {ref} in study {ctx.study_id}"])
@@ -167,5 +180,9 @@ def record_release(
         },
     )
     return ReleaseOutcome(
-        decision=decision, manifest_sha256=manifest.sha256, documents=released, replay=replay
+        decision=decision,
+        manifest_document=manifest.document_id,
+        manifest_sha256=manifest.sha256,
+        documents=released,
+        replay=replay,
     )

@@ -20,8 +20,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from limsai.lims.errors import CapabilityMissing
+from limsai.lims.errors import CapabilityMissing, NotFound, ScopeViolation
 from limsai.model import (
+    ALL_SPONSORS,
     Calibration,
     Condition,
     Deviation,
@@ -190,3 +191,22 @@ def require(adapter: LimsAdapter, *needed: Capability) -> None:
         raise CapabilityMissing(
             f"LIMS {adapter.name!r} ({adapter.vendor}) does not offer: " + ", ".join(c.value for c in missing)
         )
+
+
+def study_scope_for(adapter: LimsAdapter, user_id: str, study_id: str) -> StudyScope:
+    """The scope of ``study_id``, found only among the sponsors ``user_id`` may see: a study of
+    another sponsor is :class:`NotFound` to them. A user entitled to every sponsor (an
+    administrator) is refused: study work runs for a person of the study's own sponsor."""
+    user = adapter.get_user(user_id)
+    if ALL_SPONSORS in user.sponsors:
+        raise ScopeViolation(
+            f"{user_id} has access to every sponsor; study steps run for a user of the study's sponsor"
+        )
+    for sponsor_id in user.sponsors:
+        scope = StudyScope(sponsor_id=sponsor_id, study_id=study_id)
+        try:
+            adapter.get_study(scope)
+        except NotFound:
+            continue
+        return scope
+    raise NotFound(f"study {study_id} not found among the sponsors {user_id} may see")

@@ -17,9 +17,9 @@ from limsai.governance.context import ClientProjectContext
 from limsai.governance.errors import PermissionDenied, PhaseForbids
 from limsai.governance.gateway import ScopedGateway
 from limsai.governance.identity import AgentIdentity
-from limsai.lims.errors import LimsRejected, NotFound, ScopeViolation
-from limsai.lims.port import LimsAdapter, StudyScope, require
-from limsai.model import ALL_SPONSORS, utcnow
+from limsai.lims.errors import LimsRejected
+from limsai.lims.port import LimsAdapter, require, study_scope_for
+from limsai.model import utcnow
 from limsai.runtime.adapters import adapter_for
 from limsai.runtime.logs import log
 from limsai.runtime.queue import Job
@@ -58,29 +58,13 @@ class StepRunner:
             raise LimsRejected(f"unknown LIMS instance {lims!r} (configured: {known})")
         return adapter_for(instance.vendor, instance, self.workdir)
 
-    def _scope(self, adapter: LimsAdapter, user_id: str, study_id: str) -> StudyScope:
-        """The study's sponsor, found only among the sponsors the requesting user may see."""
-        user = adapter.get_user(user_id)
-        if ALL_SPONSORS in user.sponsors:
-            raise ScopeViolation(
-                f"{user_id} has access to every sponsor; study steps run for a user of the study's sponsor"
-            )
-        for sponsor_id in user.sponsors:
-            scope = StudyScope(sponsor_id=sponsor_id, study_id=study_id)
-            try:
-                adapter.get_study(scope)
-            except NotFound:
-                continue
-            return scope
-        raise NotFound(f"study {study_id} not found among the sponsors {user_id} may see")
-
     def handle(self, job: Job) -> dict[str, Any]:
         request = job.request
         spec = self.registry.get(request.step)
         params = self.registry.validate_params(request.step, request.parameters)
         adapter = self._adapter(request.lims)
         require(adapter, *spec.capabilities)
-        scope = self._scope(adapter, request.requested_by, request.record.id)
+        scope = study_scope_for(adapter, request.requested_by, request.record.id)
         context = ClientProjectContext.for_study(
             adapter,
             scope,

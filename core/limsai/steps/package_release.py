@@ -9,7 +9,8 @@ other state is refused with the reasons, audited, and changes nothing. It is a w
 deployments in read-only or review-assisted phases refuse it up front.
 
 Which package: ``manifest_document`` (and ``version``) when given; otherwise the newest package
-manifest of the run's milestone that is not superseded. When the package's files are in
+manifest of the run's milestone that is not superseded (the gateway picks it from the one document
+list it reads for the check). When the package's files are in
 ``DIR/out/<study>/<milestone>/`` and match, ``release.json`` is written beside them.
 """
 
@@ -22,12 +23,10 @@ from typing import Any
 from pydantic import Field
 
 from limsai.governance.drafts import MANIFEST_FILENAME
-from limsai.governance.gateway import ScopedGateway
 from limsai.governance.gateway_release import ReleaseOutcome
 from limsai.governance.policy import Permission
-from limsai.lims.errors import NotFound
 from limsai.lims.port import Capability as C
-from limsai.model import DocumentStatus, Identifier, LimsModel, SignatureMeaning
+from limsai.model import Identifier, LimsModel, SignatureMeaning
 from limsai.packages.profiles import load_profile, slug
 from limsai.runtime.registry import StepOutcome, StepPhase, StepRun, StepSpec
 from limsai.steps.package_assemble import OUT, package_prefix
@@ -40,22 +39,6 @@ class PackageReleaseParams(LimsModel):
         default=None, description="document id of the package manifest (default: the milestone's newest)"
     )
     version: int | None = Field(default=None, ge=1, description="manifest version (default: the newest)")
-
-
-def find_manifest(gateway: ScopedGateway, milestone: str) -> str:
-    """The document id of the milestone's newest package manifest that is not superseded."""
-    name = f"{package_prefix(milestone)}/{MANIFEST_FILENAME}"
-    candidates = [
-        d
-        for d in gateway.list_documents()
-        if d.name == name and d.status not in (DocumentStatus.SUPERSEDED, DocumentStatus.REJECTED)
-    ]
-    if not candidates:
-        raise NotFound(
-            f"study {gateway.context.study_id} has no data package for milestone {milestone or '(none)'} "
-            "to release; run package.assemble first"
-        )
-    return max(candidates, key=lambda d: (d.created_at, d.version)).document_id
 
 
 def write_release_record(
@@ -99,14 +82,18 @@ def run(step_run: StepRun) -> StepOutcome:
         role: profile.signature_meanings.get(role, SignatureMeaning.APPROVAL)
         for role in profile.reviewer_roles
     }
-    document_id = params.manifest_document or find_manifest(gateway, step_run.milestone)
-    outcome = gateway.record_release(document_id, params.version, required=required)
+    outcome = gateway.record_release(
+        params.manifest_document,
+        params.version,
+        manifest_name=f"{package_prefix(step_run.milestone)}/{MANIFEST_FILENAME}",
+        required=required,
+    )
     signature = outcome.decision.signature
     assert signature is not None  # record_release raises unless a signature released the package
     record = write_release_record(step_run.workdir, ctx.study_id, step_run.milestone, outcome)
     summary: dict[str, Any] = {
         "released": True,
-        "manifest_document": document_id,
+        "manifest_document": outcome.manifest_document,
         "manifest_sha256": outcome.manifest_sha256,
         "signature_id": signature.signature_id,
         "signer": signature.signer,

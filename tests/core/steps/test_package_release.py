@@ -180,3 +180,23 @@ def test_release_is_refused_outside_write_back_and_for_analysts(workdir: Path) -
         d.status for d in package_documents(workdir, "SPN-AURORA", "AUR-STB-014")
     }
     assert audit_actions(workdir).count("step.refused") == 2
+
+
+def test_release_of_a_missing_or_wrong_document_is_refused_and_audited(workdir: Path) -> None:
+    nothing = run(workdir, "package.release", "AUR-STB-014", "hgreco")
+    assert nothing.state.value == "failed" and "has no package" in (nothing.last_error or "")
+    result = assemble(workdir, "AUR-STB-014", "hgreco")
+    unknown = run(
+        workdir, "package.release", "AUR-STB-014", "hgreco", milestone="x", manifest_document="DOC-999999"
+    )
+    assert unknown.state.value == "failed" and "no document document/DOC-999999" in (unknown.last_error or "")
+    part = result["drafts"][1]["document_id"]  # a file of the package, not its manifest
+    assert sign(workdir, part, "hgreco").returncode == 0
+    wrong = run(workdir, "package.release", "AUR-STB-014", "hgreco", milestone="y", manifest_document=part)
+    assert wrong.state.value == "failed" and "is not the manifest of an AI draft package" in (
+        wrong.last_error or ""
+    )
+    assert audit_actions(workdir).count("release_refused") == 3
+    assert DocumentStatus.RELEASED not in {
+        d.status for d in package_documents(workdir, "SPN-AURORA", "AUR-STB-014")
+    }
