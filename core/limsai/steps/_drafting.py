@@ -54,22 +54,27 @@ def draft_rows(documents: list[Document]) -> list[dict[str, Any]]:
     ]
 
 
-def earlier_manifest(gateway: ScopedGateway, prefix: str) -> DraftManifest | None:
-    """The manifest this run's first attempt attached under ``prefix``, if any."""
+def earlier_manifest(
+    gateway: ScopedGateway, prefix: str, documents: list[Document] | None = None
+) -> DraftManifest | None:
+    """The manifest this run's first attempt attached under ``prefix``, if any (looked up in
+    ``documents`` when the step has already read them)."""
     name = f"{prefix}/{MANIFEST_FILENAME}"
     run_id = gateway.context.run_id
-    for doc in gateway.list_documents():
+    for doc in gateway.list_documents() if documents is None else documents:
         if doc.name == name and doc.attribution is not None and doc.attribution.run_id == run_id:
             content = gateway.get_document_content(doc.document_id, doc.version)
             return DraftManifest.model_validate_json(content)
     return None
 
 
-def earlier_attempt(gateway: ScopedGateway, prefix: str) -> datetime | None:
+def earlier_attempt(
+    gateway: ScopedGateway, prefix: str, documents: list[Document] | None = None
+) -> datetime | None:
     """When this run's first attempt built its package under ``prefix`` (read from the manifest it
     attached), if any. A retry reuses that time, so the same data gives the same bytes and the LIMS
     hands back the first attachments instead of writing twice."""
-    manifest = earlier_manifest(gateway, prefix)
+    manifest = earlier_manifest(gateway, prefix, documents)
     return manifest.provenance.created_at if manifest else None
 
 
@@ -89,7 +94,9 @@ REFERENCE_MEDIA = (
 NO_REFERENCES = "(no sponsor document is filed on the study)"
 
 
-def reference_passages(gateway: ScopedGateway, query: str, k: int = 3) -> tuple[str, list[str]]:
+def reference_passages(
+    gateway: ScopedGateway, query: str, k: int = 3, documents: list[Document] | None = None
+) -> tuple[str, list[str]]:
     """Passages of the sponsor's documents filed on the study (protocols, SOPs: PDF or DOCX, not AI
     drafts) most relevant to ``query``, for a language model's ``{document}`` block, and one flag per
     suspected injection found in them. Documents are read through the gateway (scoped, audited) and
@@ -101,8 +108,8 @@ def reference_passages(gateway: ScopedGateway, query: str, k: int = 3) -> tuple[
     from limsai.protocols.source import read_protocol
 
     sponsor = gateway.context.sponsor_id
-    documents = []
-    for doc in gateway.list_documents():
+    texts: list[SponsorDocument] = []
+    for doc in gateway.list_documents() if documents is None else documents:
         if doc.attribution is not None or doc.media_type not in REFERENCE_MEDIA:
             continue
         if doc.status.value in ("superseded", "rejected"):
@@ -111,10 +118,10 @@ def reference_passages(gateway: ScopedGateway, query: str, k: int = 3) -> tuple[
             source = read_protocol(gateway.get_document_content(doc.document_id, doc.version), doc.filename)
         except ProtocolReadError:
             continue  # an unreadable file contributes nothing; protocol.ingest reports it by name
-        documents.append(
+        texts.append(
             SponsorDocument(sponsor_id=sponsor, document_id=doc.document_id, text=document_text(source))
         )
-    hits = SponsorRetrieval(documents).search(sponsor, query, k) if documents else []
+    hits = SponsorRetrieval(texts).search(sponsor, query, k) if texts else []
     if not hits:
         return NO_REFERENCES, []
     flags = [

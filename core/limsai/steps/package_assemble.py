@@ -134,7 +134,8 @@ def run(step_run: StepRun) -> StepOutcome:
     allowed = PHASE_WRITES[ctx.rollout_phase]
     drafting = Permission.WRITE_DRAFTS in allowed
     prefix = package_prefix(step_run.milestone)
-    earlier = earlier_manifest(gateway, prefix) if drafting else None
+    documents = gateway.list_documents() if drafting else None  # read once: first attempt, references
+    earlier = earlier_manifest(gateway, prefix, documents) if drafting else None
     created_at = earlier.provenance.created_at if earlier else utcnow()
     data, inputs = read_study(gateway, params.as_of or created_at)
     evaluations = evaluate_stability(data) if data.study.study_type is StudyType.STABILITY else []
@@ -169,7 +170,9 @@ def run(step_run: StepRun) -> StepOutcome:
         drafter = drafter_for(step_run.llm)
         if drafter.model_id != "deterministic":  # a model also reads the sponsor's own documents
             query = " ".join([milestone, data.study.study_type.value, *sorted({t.name for t in data.tests})])
-            prompt_facts["document"], reference_flags = reference_passages(gateway, query)
+            prompt_facts["document"], reference_flags = reference_passages(
+                gateway, query, documents=documents
+            )
             flags = (*flags, *reference_flags)
         narrative = draft_checked(gateway, drafter, SUMMARY_TASK, prompt_facts)
     ctx = gateway.context  # now attributed to the approved prompt (and model) as well

@@ -56,7 +56,7 @@ from limsai.protocols.merge import document_text, merge_extractions
 from limsai.protocols.source import DOCX, PDF
 from limsai.protocols.usdm import build_usdm
 from limsai.runtime.registry import StepOutcome, StepPhase, StepRun, StepSpec
-from limsai.steps._drafting import attach_package, earlier_attempt
+from limsai.steps._drafting import attach_package, draft_rows, earlier_attempt
 from limsai.steps._protocol_plan import LimsPlan, PlanSource, build_plan, json_bytes
 
 PREFIX = "protocol"
@@ -90,10 +90,10 @@ def is_protocol_candidate(doc: Document) -> bool:
     return not doc.ai_generated and doc.media_type in PROTOCOL_MEDIA_TYPES and "protocol" in text
 
 
-def find_protocol(gateway: ScopedGateway, document_id: str | None) -> Document:
-    """The newest version of ``document_id``, or the study's newest protocol filed by a person."""
-    documents = [d for d in gateway.list_documents() if d.status not in CLOSED]
-    study = gateway.context.study_id
+def find_protocol(study: str, everything: list[Document], document_id: str | None) -> Document:
+    """The newest version of ``document_id``, or the study's newest protocol filed by a person,
+    among the study's documents."""
+    documents = [d for d in everything if d.status not in CLOSED]
     if document_id is not None:
         versions = [d for d in documents if d.document_id == document_id]
         if not versions:
@@ -115,12 +115,14 @@ def find_protocol(gateway: ScopedGateway, document_id: str | None) -> Document:
     return max(candidates, key=lambda d: (d.created_at, d.version))
 
 
-def drafted_before(gateway: ScopedGateway, prefix: str, sha256: str) -> tuple[Document, DraftManifest] | None:
+def drafted_before(
+    gateway: ScopedGateway, documents: list[Document], prefix: str, sha256: str
+) -> tuple[Document, DraftManifest] | None:
     """A plan another run of this step version drafted from the same protocol content and nobody has
     rejected or superseded since: re-running on it would only add a copy."""
     ctx = gateway.context
     name = f"{prefix}/{MANIFEST_FILENAME}"
-    for doc in gateway.list_documents():
+    for doc in documents:
         attribution = doc.attribution
         if (
             doc.name != name
@@ -215,7 +217,8 @@ def run(step_run: StepRun) -> StepOutcome:
     ctx, gateway = step_run.context, step_run.gateway
     allowed = PHASE_WRITES[ctx.rollout_phase]
     drafting = Permission.WRITE_DRAFTS in allowed
-    source = find_protocol(gateway, params.document_id)
+    documents = gateway.list_documents()  # read once: the protocol, earlier plans, a first attempt
+    source = find_protocol(ctx.study_id, documents, params.document_id)
     content = gateway.get_document_content(source.document_id, source.version)
     if hashlib.sha256(content).hexdigest() != source.sha256:
         raise NotAProtocol(
@@ -223,8 +226,10 @@ def run(step_run: StepRun) -> StepOutcome:
         )
     doc = read_protocol(content, source.filename)  # ProtocolReadError: nothing attached
     req = extract(doc)
+    prefix = plan_prefix(source.document_id)
+    earlier = drafted_before(gateway, documents, prefix, source.sha256) if drafting else None
     model: dict[str, Any] | None = None
-    if step_run.llm is not None and step_run.llm.provider != "deterministic":
+    if earlier is None and step_run.llm is not None and step_run.llm.provider != "deterministic":
         req, model = extract_with_model(step_run, doc, source, req)
         ctx = gateway.context  # now attributed to the approved prompt and the model as well
     usdm = build_usdm(req)
@@ -253,11 +258,9 @@ def run(step_run: StepRun) -> StepOutcome:
         return StepOutcome(
             summary=summary, message=f"{message}; rollout phase {ctx.rollout_phase.value}: not attached"
         )
-    prefix = plan_prefix(source.document_id)
-    earlier = drafted_before(gateway, prefix, source.sha256)
-    if earlier is not None:
-        return replay(gateway, prefix, earlier, summary, message)
-    created_at = earlier_attempt(gateway, prefix) or utcnow()
+    if earlier is not None:  # checked before any model call: a re-run asks no model for a copy
+        return replay(gateway, documents, prefix, earlier, summary, message)
+    created_at = earlier_attempt(gateway, prefix, documents) or utcnow()
     files = [
         DraftFile(name=FILES[0], media_type="application/json", content=json_bytes(req)),
         DraftFile(name=FILES[1], media_type="application/json", content=json_bytes_of(usdm)),
@@ -308,9 +311,7 @@ def run(step_run: StepRun) -> StepOutcome:
             idempotency_key=f"{ctx.run_id}:review",
         )
         tasks.append(task.task_id)
-    return StepOutcome(
-        summary=summary, drafts=[draft_ref(d) for d in documents], tasks=tasks, message=message
-    )
+    return StepOutcome(summary=summary, drafts=draft_rows(documents), tasks=tasks, message=message)
 
 
 def json_bytes_of(value: dict[str, Any]) -> bytes:
@@ -318,12 +319,9 @@ def json_bytes_of(value: dict[str, Any]) -> bytes:
     return (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def draft_ref(doc: Document) -> dict[str, Any]:
-    return {"document_id": doc.document_id, "version": doc.version, "name": doc.name, "sha256": doc.sha256}
-
-
 def replay(
     gateway: ScopedGateway,
+    everything: list[Document],
     prefix: str,
     earlier: tuple[Document, DraftManifest],
     summary: dict[str, Any],
@@ -335,7 +333,7 @@ def replay(
     order = [f"{prefix}/{MANIFEST_FILENAME}", *(f"{prefix}/{f.name}" for f in manifest.files)]
     documents = [
         d
-        for d in gateway.list_documents()
+        for d in everything
         if d.name in order and d.attribution is not None and d.attribution.run_id == run_id
     ]
     documents.sort(key=lambda d: (order.index(d.name), d.version))
@@ -347,7 +345,7 @@ def replay(
     summary = {**summary, "manifest_sha256": manifest_doc.sha256, "already_drafted_by": run_id}
     return StepOutcome(
         summary=summary,
-        drafts=[draft_ref(d) for d in documents],
+        drafts=draft_rows(documents),
         tasks=tasks,
         message=f"{message}; already drafted by run {run_id}: nothing written",
     )
